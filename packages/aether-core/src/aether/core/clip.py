@@ -1,0 +1,234 @@
+"""The clip format shared by every package.
+
+One clip = one ``.safetensors`` file holding
+
+====================  ===========  =============================================
+tensor                dtype        shape / meaning
+====================  ===========  =============================================
+``rgb``               uint8        (F, H, W, 3)
+``depth``             float32      (F, H, W) metres, 0 = invalid (optional)
+``K``                 float32      (F, 3, 3) pixel intrinsics (optional)
+``c2w``               float32      (F, 4, 4) camera-to-world, OpenCV axes (optional)
+``dynamic_mask``      uint8        (F, H, W) 1 = dynamic pixel (optional)
+anything else         any          kept in :attr:`Clip.extras` (e.g. ``labels``)
+====================  ===========  =============================================
+
+and string metadata ``fps``, ``source`` plus any other keys (kept in :attr:`Clip.meta`).
+Folders of frames (``rgb/*.png``, ``depth/*.npy`` or 16-bit ``depth/*.png``, optional ``K.npy``,
+``c2w.npy``, ``meta.json``) and mp4 files (colour only) load into the same :class:`Clip`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from aether.core.atomic import atomic_path
+from aether.core.errors import ClipError
+
+ROTATION_TOLERANCE = 1e-3
+_CORE = ("rgb", "depth", "K", "c2w", "dynamic_mask")
+_DTYPES = {"rgb": np.uint8, "depth": np.float32, "K": np.float32, "c2w": np.float32,
+           "dynamic_mask": np.uint8}
+
+
+@dataclass
+class Clip:
+    """An RGB(-D) video with optional cameras; arrays are NumPy, shapes as in the module doc."""
+
+    rgb: np.ndarray
+    fps: float
+    depth: np.ndarray | None = None
+    K: np.ndarray | None = None
+    c2w: np.ndarray | None = None
+    dynamic_mask: np.ndarray | None = None
+    source: str = ""
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[2])
+
+    def require(self, *fields: str, where: str = "clip") -> None:
+        """Raise a clear error if any optional field this caller needs is missing."""
+        missing = [name for name in fields if getattr(self, name) is None]
+        if missing:
+            raise ClipError(f"{where}: field(s) {', '.join(missing)} missing; this step needs them "
+                            "(annotate the clip first to get cameras, or use a clip with depth)")
+
+    def select(self, frames: slice | np.ndarray | list[int]) -> "Clip":
+        """A clip holding only ``frames`` of this one (extras with a frame axis are sliced too)."""
+        pick = (lambda a: None if a is None else a[frames])
+        extras = {k: (v[frames] if v.ndim and v.shape[0] == self.num_frames else v)
+                  for k, v in self.extras.items()}
+        return replace(self, rgb=self.rgb[frames], depth=pick(self.depth), K=pick(self.K),
+                       c2w=pick(self.c2w), dynamic_mask=pick(self.dynamic_mask), extras=extras)
+
+    def validate(self, where: str = "clip") -> "Clip":
+        """Check shapes, dtypes and values; raise :class:`ClipError` naming ``where`` and the field."""
+        def fail(name: str, problem: str) -> None:
+            raise ClipError(f"{where}: field {name!r}: {problem}")
+
+        if self.rgb.ndim != 4 or self.rgb.shape[-1] != 3:
+            fail("rgb", f"expected shape (F, H, W, 3), got {tuple(self.rgb.shape)}")
+        if self.rgb.dtype != np.uint8:
+            fail("rgb", f"expected uint8, got {self.rgb.dtype}")
+        n, h, w = self.rgb.shape[:3]
+        if n == 0:
+            fail("rgb", "the clip has no frames")
+        expected = {"depth": (n, h, w), "dynamic_mask": (n, h, w), "K": (n, 3, 3), "c2w": (n, 4, 4)}
+        for name, shape in expected.items():
+            value = getattr(self, name)
+            if value is not None and tuple(value.shape) != shape:
+                fail(name, f"expected shape {shape} to match rgb's {n} frames of {h}x{w}, "
+                           f"got {tuple(value.shape)}")
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            fail("fps", f"must be a positive number, got {self.fps}")
+        if self.depth is not None:
+            bad = ~np.isfinite(self.depth)
+            if bad.any():
+                fail("depth", f"{int(bad.sum())} non-finite values; use 0 for invalid pixels")
+            if (self.depth < 0).any():
+                fail("depth", f"{int((self.depth < 0).sum())} negative values; depth is metres >= 0")
+        if self.K is not None:
+            if not np.isfinite(self.K).all():
+                fail("K", "non-finite values")
+            fx, fy = self.K[:, 0, 0], self.K[:, 1, 1]
+            if (fx <= 0).any() or (fy <= 0).any():
+                fail("K", f"focal lengths must be positive; frame {int(np.argmin(np.minimum(fx, fy)))} "
+                          f"has fx={float(fx.min()):g}, fy={float(fy.min()):g}")
+            if not np.allclose(self.K[:, 2], [0.0, 0.0, 1.0], atol=1e-6) or \
+                    not np.allclose(self.K[:, 1, 0], 0.0, atol=1e-6):
+                fail("K", "last row must be [0, 0, 1] and K[1, 0] zero (an upper-triangular intrinsics matrix)")
+        if self.c2w is not None:
+            check_c2w(self.c2w, f"{where}: field 'c2w'")
+        return self
+
+
+def check_c2w(c2w: np.ndarray, where: str, tol: float = ROTATION_TOLERANCE) -> None:
+    """Raise :class:`ClipError` unless every ``(..., 4, 4)`` matrix is a rigid transform."""
+    c2w = np.asarray(c2w, dtype=np.float64)
+    if not np.isfinite(c2w).all():
+        raise ClipError(f"{where}: non-finite values")
+    if not np.allclose(c2w[..., 3, :], [0.0, 0.0, 0.0, 1.0], atol=1e-6):
+        raise ClipError(f"{where}: last row must be [0, 0, 0, 1]")
+    rot = c2w[..., :3, :3]
+    err = np.abs(rot @ np.swapaxes(rot, -1, -2) - np.eye(3)).reshape(len(rot.reshape(-1, 3, 3)), -1).max(-1)
+    det = np.linalg.det(rot.reshape(-1, 3, 3))
+    if (err > tol).any():
+        i = int(np.argmax(err))
+        raise ClipError(f"{where}: rotation of frame {i} is not orthonormal (|R R^T - I| = {err[i]:.2e} "
+                        f"> {tol:g}); re-orthonormalise it (e.g. with an SVD)")
+    if (det < 0).any():
+        raise ClipError(f"{where}: rotation of frame {int(np.argmin(det))} is a reflection (det < 0)")
+
+
+# --------------------------------------------------------------------------- safetensors files
+def save_clip(clip: Clip, path: str | os.PathLike) -> Path:
+    """Validate ``clip`` and write it atomically as one ``.safetensors`` file."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    clip.validate(str(path))
+    tensors = {name: np.ascontiguousarray(getattr(clip, name), dtype=_DTYPES[name])
+               for name in _CORE if getattr(clip, name) is not None}
+    for key, value in clip.extras.items():
+        if key in tensors:
+            raise ClipError(f"{path}: extra tensor {key!r} shadows a core field")
+        tensors[key] = np.ascontiguousarray(value)
+    meta = {**clip.meta, "fps": repr(float(clip.fps)), "source": clip.source, "format": "aether-clip/1"}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return path
+
+
+def _load_safetensors(path: Path) -> Clip:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = dict(f.metadata() or {})
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except Exception as exc:  # safetensors raises its own error type for corrupt headers/data
+        raise ClipError(f"{path}: not a readable clip file ({exc}); the file may be truncated or "
+                        "corrupt; re-create it") from exc
+    if "rgb" not in tensors:
+        raise ClipError(f"{path}: field 'rgb': missing; a clip file must hold an rgb tensor")
+    try:
+        fps = float(meta.pop("fps"))
+    except (KeyError, ValueError):
+        raise ClipError(f"{path}: field 'fps': missing or not a number in the metadata") from None
+    meta.pop("format", None)
+    source = meta.pop("source", "")
+    core = {name: tensors.pop(name, None) for name in _CORE}
+    for name, value in core.items():
+        if value is not None and value.dtype != _DTYPES[name]:
+            raise ClipError(f"{path}: field {name!r}: expected {np.dtype(_DTYPES[name]).name}, got {value.dtype}")
+    return Clip(fps=fps, source=source, extras=tensors, meta=meta, **core).validate(str(path))
+
+
+# --------------------------------------------------------------------------- frame folders
+def _load_folder(path: Path) -> Clip:
+    from aether.core.media import read_image
+
+    meta_file = path / "meta.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    rgb_files = sorted((path / "rgb").glob("*.png")) + sorted((path / "rgb").glob("*.jpg"))
+    if not rgb_files:
+        raise ClipError(f"{path}: field 'rgb': no rgb/*.png or rgb/*.jpg frames in the folder")
+    rgb = np.stack([read_image(f) for f in rgb_files])
+    depth = None
+    npy = sorted((path / "depth").glob("*.npy"))
+    png = sorted((path / "depth").glob("*.png"))
+    if npy:
+        depth = np.stack([np.load(f) for f in npy]).astype(np.float32)
+    elif png:
+        # 16-bit PNG depth stores integer units; depth_scale converts them to metres.
+        scale = float(meta.get("depth_scale", 0.001))
+        depth = np.stack([read_image(f) for f in png]).astype(np.float32) * scale
+    cams = {}
+    for name, shape in (("K", (3, 3)), ("c2w", (4, 4))):
+        file = path / f"{name}.npy"
+        if file.exists():
+            value = np.load(file).astype(np.float32)
+            cams[name] = np.broadcast_to(value, (len(rgb), *shape)).copy() if value.shape == shape else value
+    return Clip(rgb=rgb, depth=depth, fps=float(meta.get("fps", 12.0)), source=str(meta.get("source", path.name)),
+                **cams).validate(str(path))
+
+
+def load_clip(path: str | os.PathLike) -> Clip:
+    """Load a clip from a ``.safetensors`` file, a folder of frames or a video file (colour only)."""
+    path = Path(path)
+    if not path.exists():
+        raise ClipError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return _load_folder(path)
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path)
+    if path.suffix.lower() in {".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif"}:
+        from aether.core.media import read_video
+
+        rgb, fps = read_video(path)
+        return Clip(rgb=rgb, fps=fps or 12.0, source=path.name).validate(str(path))
+    raise ClipError(f"{path}: unknown clip type {path.suffix!r}; use .safetensors, a frame folder or .mp4")
+
+
+def iter_clip_paths(path: str | os.PathLike) -> list[Path]:
+    """A single clip path, or every ``*.safetensors`` clip in a folder (sorted)."""
+    path = Path(path)
+    if path.is_dir() and not (path / "rgb").is_dir():
+        return sorted(path.glob("*.safetensors"))
+    return [path]

@@ -1,0 +1,1 @@
+"""Compute kernels: a plain-torch reference for each, plus Triton versions used on GPU."""

@@ -1,0 +1,131 @@
+"""Plugin discovery and look-up by name.
+
+Plugins come from the entry-point group ``aether`` (pluggy's setuptools loader); each spec is
+attributed to the distribution that published it so conflicts and listings can name it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from aether.core import hookspecs
+from aether.core.errors import PluginError
+from aether.core.specs import CommandSpec, ModalitySpec, PluginSpec
+
+# kind -> (hook name, spec class the hook must return)
+KINDS: dict[str, tuple[str, type[PluginSpec]]] = {
+    "backbone": ("aether_backbones", PluginSpec),
+    "action_encoder": ("aether_action_encoders", PluginSpec),
+    "modality": ("aether_modalities", ModalitySpec),
+    "task_masking": ("aether_task_maskings", PluginSpec),
+    "attention_backend": ("aether_attention_backends", PluginSpec),
+    "annotation_stage": ("aether_annotation_stages", PluginSpec),
+    "command": ("aether_cli_commands", CommandSpec),
+}
+LOCAL = "<local>"
+
+
+@dataclass(frozen=True)
+class PluginEntry:
+    """A spec together with where it came from."""
+
+    kind: str
+    spec: PluginSpec
+    distribution: str
+    version: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "name": self.name, "distribution": self.distribution,
+                "version": self.version}
+
+
+class Registry:
+    """Every plugin of every kind, indexed by ``(kind, name)``."""
+
+    def __init__(self, manager: pluggy.PluginManager | None = None) -> None:
+        self.manager = manager or pluggy.PluginManager(hookspecs.PROJECT)
+        self.manager.add_hookspecs(hookspecs)
+        self._local: dict[int, tuple[str, str]] = {}
+        self._index: dict[str, dict[str, PluginEntry]] | None = None
+
+    @classmethod
+    def from_entry_points(cls) -> "Registry":
+        """A registry holding every plugin installed in this environment."""
+        registry = cls()
+        registry.manager.load_setuptools_entrypoints(hookspecs.PROJECT)
+        return registry
+
+    def register(self, plugin: object, distribution: str = LOCAL, version: str = "") -> None:
+        """Add a plugin object in-process (tests, notebooks); installed ones come from entry points."""
+        self.manager.register(plugin)
+        self._local[id(plugin)] = (distribution, version)
+        self._index = None
+
+    def _origin(self, plugin: object) -> tuple[str, str]:
+        for loaded, dist in self.manager.list_plugin_distinfo():
+            if loaded is plugin:
+                return dist.metadata["Name"], dist.version
+        return self._local.get(id(plugin), (LOCAL, ""))
+
+    def _build_index(self) -> dict[str, dict[str, PluginEntry]]:
+        index: dict[str, dict[str, PluginEntry]] = {}
+        for kind, (hook_name, spec_cls) in KINDS.items():
+            entries: dict[str, PluginEntry] = {}
+            for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
+                dist, version = self._origin(impl.plugin)
+                for spec in impl.function() or []:
+                    if not isinstance(spec, spec_cls):
+                        raise PluginError(
+                            f"plugin {impl.plugin_name!r} from {dist} returned {type(spec).__name__} "
+                            f"from {hook_name}; it must return {spec_cls.__name__} objects")
+                    if spec.name in entries:
+                        other = entries[spec.name].distribution
+                        raise PluginError(
+                            f"two plugins claim the {kind} name {spec.name!r}: one from {other} and "
+                            f"one from {dist}; uninstall one of them or rename its plugin")
+                    entries[spec.name] = PluginEntry(kind, spec, dist, version)
+            index[kind] = entries
+        return index
+
+    def _kind(self, kind: str) -> dict[str, PluginEntry]:
+        if kind not in KINDS:
+            raise PluginError(f"unknown plugin kind {kind!r}; kinds are: {', '.join(KINDS)}")
+        if self._index is None:
+            self._index = self._build_index()
+        return self._index[kind]
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._kind(kind))
+
+    def entry(self, kind: str, name: str) -> PluginEntry:
+        entries = self._kind(kind)
+        if name not in entries:
+            available = ", ".join(sorted(entries)) or "none installed"
+            raise PluginError(f"unknown {kind.replace('_', ' ')} {name!r}; available: {available}")
+        return entries[name]
+
+    def get(self, kind: str, name: str) -> PluginSpec:
+        """The spec registered as ``name`` for ``kind``; an unknown name lists the available ones."""
+        return self.entry(kind, name).spec
+
+    def build(self, kind: str, name: str, **options: Any) -> Any:
+        """Build the plugin ``name`` of ``kind`` with ``options``."""
+        return self.get(kind, name).build(**options)
+
+    def entries(self) -> list[PluginEntry]:
+        """Every plugin, sorted by kind then name."""
+        return [self._kind(kind)[name] for kind in KINDS for name in self.names(kind)]
+
+
+@functools.cache
+def default_registry() -> Registry:
+    """The process-wide registry of installed plugins (loaded once)."""
+    return Registry.from_entry_points()
