@@ -1,0 +1,3 @@
+"""Plugins of aether.annotate.synthetic, registered through their own entry point."""
+
+from __future__ import annotations
