@@ -1,0 +1,1 @@
+"""Example third-party AETHER plugin: a Plücker-coordinate raymap."""
