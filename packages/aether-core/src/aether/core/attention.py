@@ -1,0 +1,97 @@
+"""Attention backends of the backbone: diffusers attention processors built by plugin name.
+
+Every backend's ``build()`` returns a processor with the call signature of diffusers'
+``CogVideoXAttnProcessor2_0`` (joint text + video attention, RoPE on the video tokens only), so
+installing one is ``model.set_attn_processor(processor)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers.models.attention_processor import Attention, CogVideoXAttnProcessor2_0
+from diffusers.models.embeddings import apply_rotary_emb
+
+from aether.core.errors import PluginError
+
+DEFAULT_BACKEND = "sdpa"
+
+
+def build_sdpa() -> CogVideoXAttnProcessor2_0:
+    """diffusers' own CogVideoX processor (PyTorch SDPA + separate RoPE): the reference."""
+    return CogVideoXAttnProcessor2_0()
+
+
+class XFormersCogVideoXAttnProcessor:
+    """``CogVideoXAttnProcessor2_0`` with ``xformers.ops.memory_efficient_attention`` in place of
+    SDPA (diffusers has xformers processors for other models but none for CogVideoX)."""
+
+    def __init__(self) -> None:
+        import xformers.ops
+
+        self._attention = xformers.ops.memory_efficient_attention
+
+    def __call__(self, attn: Attention, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
+                 attention_mask: torch.Tensor | None = None,
+                 image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``hidden_states (B, N_video, C)``, ``encoder_hidden_states (B, N_text, C)`` -> the same two shapes."""
+        text_len = encoder_hidden_states.size(1)
+        hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
+        batch, seq, _ = hidden_states.shape
+        query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+        head_dim = key.shape[-1] // attn.heads
+        # (B, H, N, D) for the norms and RoPE, as diffusers does them
+        query, key, value = (t.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value))
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        if image_rotary_emb is not None:
+            query = torch.cat([query[:, :, :text_len], apply_rotary_emb(query[:, :, text_len:], image_rotary_emb)], 2)
+            if not attn.is_cross_attention:
+                key = torch.cat([key[:, :, :text_len], apply_rotary_emb(key[:, :, text_len:], image_rotary_emb)], 2)
+        bias = None
+        if attention_mask is not None:
+            bias = attn.prepare_attention_mask(attention_mask, seq, batch)
+            bias = bias.view(batch, attn.heads, -1, bias.shape[-1]).to(query.dtype)
+        # xformers wants (B, N, H, D)
+        out = self._attention(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), attn_bias=bias)
+        out = out.reshape(batch, -1, attn.heads * head_dim)
+        out = attn.to_out[1](attn.to_out[0](out))
+        encoder_hidden_states, hidden_states = out.split([text_len, out.size(1) - text_len], dim=1)
+        return hidden_states, encoder_hidden_states
+
+
+def build_xformers() -> XFormersCogVideoXAttnProcessor:
+    """The xformers processor; a clear error where xformers or CUDA is missing."""
+    try:
+        import xformers.ops  # noqa: F401
+    except ImportError as exc:
+        raise PluginError("attention backend 'xformers' needs the xformers package "
+                          "(pip install xformers, matching your torch); or use attention backend 'sdpa'") from exc
+    if not torch.cuda.is_available():
+        raise PluginError("attention backend 'xformers' needs a CUDA GPU; on CPU use attention backend 'sdpa'")
+    return XFormersCogVideoXAttnProcessor()
+
+
+def build_triton():
+    """Our fused RoPE flash attention (``aether.core.kernels.attention_triton``)."""
+    try:
+        from aether.core.kernels.attention_triton import TritonRopeAttnProcessor
+    except ImportError as exc:
+        raise PluginError(f"attention backend 'triton' is unavailable ({exc}); install triton "
+                          "(pip install aether-core[gpu]) or use attention backend 'sdpa'") from exc
+    return TritonRopeAttnProcessor()
+
+
+def build_attention_processor(name: str):
+    """The processor of the installed attention backend ``name`` (an unknown name lists the known ones)."""
+    from aether.core.registry import default_registry
+
+    return default_registry().build("attention_backend", name)
+
+
+def install_attention_processor(model: torch.nn.Module, processor) -> None:
+    """Use ``processor`` in every attention layer of the diffusers ``model``."""
+    model.set_attn_processor(processor)
+
