@@ -1,0 +1,144 @@
+"""Camera utilities: pose inversion, axis conventions, quaternions, TUM files, a validated batch.
+
+Functions accept torch tensors or NumPy arrays of shape ``(..., 4, 4)`` / ``(..., 3, 3)`` and return
+the same kind. Quaternions are scalar-last ``(x, y, z, w)`` like SciPy and the TUM format.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
+from aether.core.atomic import write_text
+from aether.codecs.errors import CodecError
+
+Array = torch.Tensor | np.ndarray
+ROTATION_TOLERANCE = 1e-4
+# Flips camera y and z: OpenCV (x right, y down, z forward) <-> OpenGL (x right, y up, z backward).
+_CV_GL = np.diag([1.0, -1.0, -1.0, 1.0])
+
+
+def _lib(x: Array):
+    return torch if isinstance(x, torch.Tensor) else np
+
+
+def _like(x: Array, value: np.ndarray) -> Array:
+    if isinstance(x, torch.Tensor):
+        return torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    dtype = np.asarray(x).dtype
+    return np.asarray(value, dtype=dtype if dtype.kind == "f" else np.float64)
+
+
+def invert_pose(pose: Array) -> Array:
+    """Inverse of rigid ``(..., 4, 4)`` transforms (c2w <-> w2c) without a general matrix inverse."""
+    rot_t = pose[..., :3, :3].swapaxes(-1, -2)
+    out = _lib(pose).zeros_like(pose)
+    out[..., :3, :3] = rot_t
+    out[..., :3, 3] = -(rot_t @ pose[..., :3, 3:4])[..., 0]
+    out[..., 3, 3] = 1
+    return out
+
+
+def opencv_to_opengl(c2w: Array) -> Array:
+    """``(..., 4, 4)`` c2w with OpenCV camera axes -> OpenGL axes. Its own inverse."""
+    return c2w @ _like(c2w, _CV_GL)
+
+
+opengl_to_opencv = opencv_to_opengl
+
+
+def matrix_to_quaternion(rot: Array) -> Array:
+    """``(..., 3, 3)`` rotations -> ``(..., 4)`` unit quaternions ``(x, y, z, w)`` with ``w >= 0``."""
+    rot_np = np.asarray(rot.detach().cpu() if isinstance(rot, torch.Tensor) else rot, dtype=np.float64)
+    quat = Rotation.from_matrix(rot_np.reshape(-1, 3, 3)).as_quat()
+    quat = quat * np.where(quat[:, 3:] < 0, -1.0, 1.0)  # one canonical sign of the double cover
+    return _like(rot, quat.reshape(*rot_np.shape[:-2], 4))
+
+
+def quaternion_to_matrix(quat: Array) -> Array:
+    """``(..., 4)`` quaternions ``(x, y, z, w)`` (normalised here) -> ``(..., 3, 3)`` rotations."""
+    q_np = np.asarray(quat.detach().cpu() if isinstance(quat, torch.Tensor) else quat, dtype=np.float64)
+    if not np.isfinite(q_np).all() or (np.linalg.norm(q_np, axis=-1) < 1e-12).any():
+        raise CodecError("quaternions must be finite and non-zero")
+    rot = Rotation.from_quat(q_np.reshape(-1, 4)).as_matrix()
+    return _like(quat, rot.reshape(*q_np.shape[:-1], 3, 3))
+
+
+def relative_to_first(c2w: Array) -> Array:
+    """``(..., F, 4, 4)`` c2w -> the same poses in the first frame's camera coordinates (first = identity)."""
+    return invert_pose(c2w[..., :1, :, :]) @ c2w
+
+
+def read_tum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a TUM trajectory (``timestamp tx ty tz qx qy qz qw`` per line, ``#`` comments).
+
+    Returns ``timestamps (N,)`` and ``c2w (N, 4, 4)`` float64.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CodecError(f"TUM trajectory {path} does not exist")
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    if not rows or any(len(r) != 8 for r in rows):
+        raise CodecError(f"{path}: every line must hold 8 numbers 'timestamp tx ty tz qx qy qz qw'")
+    data = np.asarray(rows, dtype=np.float64)
+    c2w = np.tile(np.eye(4), (len(data), 1, 1))
+    c2w[:, :3, :3] = quaternion_to_matrix(data[:, 4:8])
+    c2w[:, :3, 3] = data[:, 1:4]
+    return data[:, 0], c2w
+
+
+def write_tum(path: str | os.PathLike, timestamps: Array, c2w: Array) -> Path:
+    """Write ``timestamps (N,)`` and ``c2w (N, 4, 4)`` as a TUM trajectory, atomically."""
+    ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+    poses = np.asarray(c2w.detach().cpu() if isinstance(c2w, torch.Tensor) else c2w, dtype=np.float64)
+    if poses.shape != (len(ts), 4, 4):
+        raise CodecError(f"c2w must be (N, 4, 4) with N = {len(ts)} timestamps, got {poses.shape}")
+    quat = matrix_to_quaternion(poses[:, :3, :3])
+    lines = [" ".join(f"{v:.9f}" for v in (t, *p[:3, 3], *q)) for t, p, q in zip(ts, poses, quat)]
+    return write_text(path, "# timestamp tx ty tz qx qy qz qw\n" + "\n".join(lines) + "\n")
+
+
+def check_cameras(c2w: torch.Tensor, K: torch.Tensor, where: str = "cameras") -> None:
+    """Raise :class:`CodecError` unless ``c2w (..., 4, 4)`` are finite rigid transforms and
+    ``K (..., 3, 3)`` finite intrinsics with positive focals, with matching leading shapes."""
+    if c2w.shape[-2:] != (4, 4) or K.shape[-2:] != (3, 3) or c2w.shape[:-2] != K.shape[:-2]:
+        raise CodecError(f"{where}: need c2w (..., 4, 4) and K (..., 3, 3) with equal leading dims, "
+                         f"got {tuple(c2w.shape)} and {tuple(K.shape)}")
+    if not (torch.isfinite(c2w).all() and torch.isfinite(K).all()):
+        raise CodecError(f"{where}: c2w or K holds NaN/inf values")
+    if (K[..., 0, 0] <= 0).any() or (K[..., 1, 1] <= 0).any():
+        raise CodecError(f"{where}: K must have positive focal lengths fx, fy (found one <= 0)")
+    rot = c2w[..., :3, :3].double()
+    err = (rot @ rot.transpose(-1, -2) - torch.eye(3, dtype=rot.dtype, device=rot.device)).abs().amax()
+    if err > ROTATION_TOLERANCE or (torch.linalg.det(rot) < 0).any():
+        raise CodecError(f"{where}: c2w rotations must be orthonormal with det +1 (|R R^T - I| = {err:.1e}); "
+                         "re-orthonormalise them (e.g. with an SVD)")
+
+
+@dataclass(frozen=True)
+class CameraBatch:
+    """Validated cameras: ``c2w (B, F, 4, 4)`` OpenCV camera-to-world, ``K (B, F, 3, 3)`` in pixels."""
+
+    c2w: torch.Tensor
+    K: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.c2w.dim() != 4:
+            raise CodecError(f"CameraBatch.c2w must be (B, F, 4, 4), got {tuple(self.c2w.shape)}")
+        check_cameras(self.c2w, self.K, "CameraBatch")
+
+    @property
+    def w2c(self) -> torch.Tensor:
+        """``(B, F, 4, 4)`` world-to-camera."""
+        return invert_pose(self.c2w)
+
+    def relative_to_first(self) -> "CameraBatch":
+        return CameraBatch(relative_to_first(self.c2w), self.K)
+
+    def to(self, *args, **kwargs) -> "CameraBatch":
+        return CameraBatch(self.c2w.to(*args, **kwargs), self.K.to(*args, **kwargs))

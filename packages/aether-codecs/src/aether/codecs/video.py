@@ -1,0 +1,122 @@
+"""Video codecs with the VideoCodec shape contract: ``(B, F, 3, H, W)`` in [-1, 1], ``F = 4k+1`` <->
+latents ``(B, k+1, 16, H/8, W/8)``.
+
+``PixelCodec`` is parameter-free (CPU tests, demos, tiny models); ``CogVideoXCodec`` wraps the
+released diffusers ``AutoencoderKLCogVideoX``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+
+from aether.codecs.errors import CodecError
+from aether.core.errors import CheckpointError
+from aether.core.interfaces import VideoCodec
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def _check_video(video: torch.Tensor, spatial: int, temporal: int) -> None:
+    if video.dim() != 5 or video.shape[2] != 3:
+        raise CodecError(f"video must be (B, F, 3, H, W), got {tuple(video.shape)}")
+    n, H, W = video.shape[1], video.shape[3], video.shape[4]
+    if (n - 1) % temporal or H % spatial or W % spatial:
+        raise CodecError(f"video needs 4k+1 frames and H, W divisible by {spatial}, got F={n}, {H}x{W}")
+    if not torch.isfinite(video).all():
+        raise CodecError("video holds NaN/inf values")
+
+
+def _check_latents(latents: torch.Tensor, channels: int) -> None:
+    if latents.dim() != 5 or latents.shape[2] != channels:
+        raise CodecError(f"latents must be (B, T, {channels}, h, w), got {tuple(latents.shape)}")
+    if not torch.isfinite(latents).all():
+        raise CodecError("latents hold NaN/inf values")
+
+
+class PixelCodec(VideoCodec):
+    """Deterministic, parameter-free codec. Latent ``t >= 1`` holds frames ``4t-3 .. 4t``, latent 0
+    holds frame 0 four times; per frame, 3 channels of 8x8-average-pooled RGB times ``rgb_scale`` and
+    1 channel of the 8x8 block's luminance standard deviation times ``contrast_scale`` (16 in all).
+    Decoding upsamples the pooled RGB bilinearly: detail finer than 8 px is lost (contrast is kept
+    only as a statistic, not used by decode)."""
+
+    def __init__(self, rgb_scale: float = 2.0, contrast_scale: float = 4.0) -> None:
+        if rgb_scale <= 0 or contrast_scale <= 0:
+            raise CodecError("PixelCodec scales must be positive")
+        self.rgb_scale, self.contrast_scale = rgb_scale, contrast_scale
+
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """``(B, F, 3, H, W)`` -> ``(B, (F-1)/4+1, 16, H/8, W/8)``."""
+        _check_video(video, self.spatial_factor, self.temporal_factor)
+        B, n, _, H, W = video.shape
+        s = self.spatial_factor
+        frames = torch.cat([video[:, :1].expand(-1, self.temporal_factor - 1, -1, -1, -1), video], 1)
+        flat = frames.reshape(-1, 3, H, W)
+        mean = F.avg_pool2d(flat, s)
+        luma = (flat * flat.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        # centred before squaring: E[x^2] - E[x]^2 cancels badly in float32 and sqrt amplifies it
+        centred = luma - F.interpolate(F.avg_pool2d(luma, s), scale_factor=s, mode="nearest")
+        std = F.avg_pool2d(centred * centred, s).sqrt()
+        feats = torch.cat([mean * self.rgb_scale, std * self.contrast_scale], 1)
+        T = frames.shape[1] // self.temporal_factor
+        return feats.reshape(B, T, self.temporal_factor * 4, H // s, W // s)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """``(B, T, 16, h, w)`` -> ``(B, 4T-3, 3, 8h, 8w)`` in [-1, 1]."""
+        _check_latents(latents, self.latent_channels)
+        B, T, _, h, w = latents.shape
+        per_frame = latents.reshape(B, T, self.temporal_factor, 4, h, w)[:, :, :, :3] / self.rgb_scale
+        first = per_frame[:, :1].mean(2)                       # latent 0 holds frame 0 four times
+        frames = torch.cat([first, per_frame[:, 1:].reshape(B, -1, 3, h, w)], 1)
+        up = F.interpolate(frames.reshape(-1, 3, h, w), scale_factor=self.spatial_factor, mode="bilinear",
+                           align_corners=False)
+        return up.clamp(-1, 1).reshape(B, frames.shape[1], 3, h * self.spatial_factor, w * self.spatial_factor)
+
+
+class CogVideoXCodec(VideoCodec):
+    """diffusers ``AutoencoderKLCogVideoX`` in the transformer's latent layout, scaled by its
+    ``scaling_factor``; slicing and tiling on. ``sample=False`` encodes the posterior mode."""
+
+    def __init__(self, vae, sample: bool = False) -> None:
+        self.vae = vae.eval()
+        self.vae.enable_slicing()
+        self.vae.enable_tiling()
+        self.sample = sample
+        self.scaling_factor = float(vae.config.scaling_factor)
+        self.latent_channels = int(vae.config.latent_channels)
+
+    @classmethod
+    def from_pretrained(cls, vae_dir: str | os.PathLike, dtype: torch.dtype = torch.float32,
+                        device: str | torch.device = "cpu", sample: bool = False) -> "CogVideoXCodec":
+        """Load a local diffusers VAE folder (``config.json`` + weights)."""
+        from diffusers import AutoencoderKLCogVideoX
+
+        if not os.path.isfile(os.path.join(vae_dir, "config.json")):
+            raise CheckpointError(f"{vae_dir} is not a diffusers VAE folder (no config.json); pass the 'vae/' "
+                                  "folder of a CogVideoX or AETHER model")
+        vae = AutoencoderKLCogVideoX.from_pretrained(vae_dir, torch_dtype=dtype).to(device)
+        return cls(vae, sample=sample)
+
+    def _param(self) -> torch.Tensor:
+        return next(self.vae.parameters())
+
+    @torch.no_grad()
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """``(B, F, 3, H, W)`` in [-1, 1] -> ``(B, T, 16, H/8, W/8)`` scaled latents."""
+        _check_video(video, self.spatial_factor, self.temporal_factor)
+        p = self._param()
+        dist = self.vae.encode(video.to(p.device, p.dtype).permute(0, 2, 1, 3, 4)).latent_dist
+        z = dist.sample() if self.sample else dist.mode()
+        return (z * self.scaling_factor).permute(0, 2, 1, 3, 4).to(video.dtype)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """``(B, T, 16, h, w)`` -> ``(B, 4T-3, 3, 8h, 8w)`` in [-1, 1]."""
+        _check_latents(latents, self.latent_channels)
+        p = self._param()
+        z = latents.to(p.device, p.dtype).permute(0, 2, 1, 3, 4) / self.scaling_factor
+        out = self.vae.decode(z).sample
+        return out.permute(0, 2, 1, 3, 4).clamp(-1, 1).to(latents.dtype)
