@@ -1,0 +1,210 @@
+"""Everything a task writes for its user, each file atomically, plus a manifest listing them.
+
+For ``name = "result"`` in ``out_dir``:
+
+=========================  ==============================================================
+``result_rgb.mp4``         colour video (F frames at the result's fps)
+``result_disparity.mp4``   disparity in [0, 1] through a matplotlib colormap
+``result_depth.npy``       depth (F, H, W) float32
+``result_trajectory.txt``  cameras as a TUM trajectory (timestamp = frame / fps, c2w)
+``result_intrinsics.json`` image size, fps and K (F, 3, 3) in pixels
+``result_points.ply``      coloured point cloud, world = first camera, OpenCV axes
+``result_scene.glb``       the same points plus camera frusta (lines), flipped to glTF's y-up
+``result_trajectory.png``  top-down and side views of the camera centres (+ ground truth)
+``result.json``            the manifest: relative paths, shapes and frame counts
+=========================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from aether.core.atomic import atomic_path, write_json
+from aether.core.clip import check_c2w
+from aether.core.errors import AetherError
+from aether.core.media import write_video
+from aether.tasks.result import TaskResult
+
+OPENCV_TO_GLTF = np.diag([1.0, -1.0, -1.0, 1.0])  # x right, y down, z forward -> y up, z backward
+FRUSTUM_EDGES = [(0, 1), (0, 2), (0, 3), (0, 4), (1, 2), (2, 3), (3, 4), (4, 1)]  # apex 0, corners 1-4
+
+
+class OutputError(AetherError, ValueError):
+    """A task result that cannot be written (inconsistent shapes or values)."""
+
+
+class OutputConfig(BaseModel):
+    """What goes into the point cloud and the scene."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_points: int = Field(200_000, ge=1, description="points kept (random subset) in PLY and GLB")
+    max_frusta: int = Field(25, ge=1, description="camera frusta drawn in the GLB (evenly spaced frames)")
+    frustum_depth: float = Field(0.1, gt=0, description="frustum length as a share of the median depth")
+    colormap: str = Field("Spectral", description="matplotlib colormap for the disparity video")
+    seed: int = 0
+
+
+def _check_result(result: TaskResult) -> None:
+    f, h, w = np.shape(result.depth)
+    expected = {"rgb": (f, h, w, 3), "disparity": (f, h, w), "c2w": (f, 4, 4), "K": (f, 3, 3)}
+    for field, shape in expected.items():
+        if np.shape(getattr(result, field)) != shape:
+            raise OutputError(f"result field {field!r} has shape {np.shape(getattr(result, field))}; "
+                              f"expected {shape} to match depth {(f, h, w)}")
+    if not (np.isfinite(result.depth).all() and np.isfinite(result.K).all()):
+        raise OutputError("result depth or intrinsics hold non-finite values; nothing was written")
+    check_c2w(result.c2w, "result field 'c2w'")
+
+
+def _check_ground_truth(gt_c2w: np.ndarray, c2w: np.ndarray) -> None:
+    if np.shape(gt_c2w) != np.shape(c2w):
+        raise OutputError(f"ground-truth poses {np.shape(gt_c2w)} do not match the estimate's "
+                          f"{np.shape(c2w)}; pass one (4, 4) pose per frame")
+
+
+def colorize(values: np.ndarray, colormap: str = "Spectral") -> np.ndarray:
+    """Map ``values (...)`` in [0, 1] to uint8 RGB ``(..., 3)`` with a matplotlib colormap."""
+    import matplotlib
+
+    try:
+        cmap = matplotlib.colormaps[colormap]
+    except KeyError:
+        raise OutputError(f"unknown matplotlib colormap {colormap!r}; try Spectral, turbo or viridis") \
+            from None
+    return (cmap(np.clip(values, 0.0, 1.0))[..., :3] * 255).round().astype(np.uint8)
+
+
+def point_cloud(result: TaskResult, max_points: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``(N, 3)`` float32 (world = first camera) and their uint8 colours ``(N, 3)`` from
+    every valid depth pixel, a random subset of at most ``max_points`` in frame-major raster order."""
+    import torch
+
+    from aether.codecs.pointmap import pointmap
+
+    depth = np.asarray(result.depth)
+    flat = np.flatnonzero(depth > 0)
+    if len(flat) > max_points:
+        flat = np.sort(np.random.default_rng(seed).choice(flat, max_points, replace=False))
+    frame_of = flat // depth[0].size
+    points = np.empty((len(flat), 3), np.float32)
+    for f in np.unique(frame_of):  # one frame at a time: a whole clip's pointmap can be gigabytes
+        pick = frame_of == f
+        frame = pointmap(*(torch.from_numpy(np.asarray(a[f:f + 1], np.float64))[None]
+                           for a in (depth, result.c2w, result.K)))[0, 0].numpy()
+        points[pick] = frame.reshape(-1, 3)[flat[pick] % depth[0].size]
+    return points, np.asarray(result.rgb).reshape(-1, 3)[flat]
+
+
+def camera_frusta(c2w: np.ndarray, K: np.ndarray, height: int, width: int, depth: float) -> np.ndarray:
+    """Line segments ``(F * 8, 2, 3)`` drawing each camera as a pyramid ``depth`` long."""
+    corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], np.float64)
+    rays = np.einsum("fij,cj->fci", np.linalg.inv(K), corners) * depth          # (F, 4, 3) camera frame
+    local = np.concatenate([np.zeros((len(K), 1, 3)), rays], axis=1)            # (F, 5, 3) apex first
+    world = np.einsum("fij,fcj->fci", c2w[:, :3, :3], local) + c2w[:, None, :3, 3]
+    return np.concatenate([world[:, list(edge)] for edge in FRUSTUM_EDGES], axis=0)
+
+
+def _write_glb(path: Path, points: np.ndarray, colours: np.ndarray, segments: np.ndarray) -> None:
+    import trimesh
+
+    scene = trimesh.Scene()
+    scene.add_geometry(trimesh.PointCloud(points, colors=colours), geom_name="points")
+    scene.add_geometry(trimesh.load_path(segments), geom_name="cameras")
+    scene.apply_transform(OPENCV_TO_GLTF)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(scene.export(file_type="glb"))
+
+
+def _write_ply(path: Path, points: np.ndarray, colours: np.ndarray) -> None:
+    import trimesh
+
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(trimesh.PointCloud(points, colors=colours).export(file_type="ply"))
+
+
+def plot_trajectory(path: str | os.PathLike, c2w: np.ndarray, gt_c2w: np.ndarray | None = None) -> Path:
+    """PNG of camera centres: top-down (x, z) and side (z, height = -y) views. A ground truth
+    ``(F, 4, 4)`` is drawn too, with the estimate Sim(3)-aligned onto it."""
+    from matplotlib.figure import Figure
+
+    tracks = {"estimate": np.asarray(c2w, np.float64)}
+    if gt_c2w is not None:
+        from aether.codecs.trajectory import align_trajectory
+
+        gt = np.asarray(gt_c2w, np.float64)
+        _check_ground_truth(gt, tracks["estimate"])
+        tracks = {"estimate (Sim(3) aligned)": align_trajectory(tracks["estimate"], gt, "sim3"),
+                  "ground truth": gt}
+    fig = Figure(figsize=(10, 4.5), dpi=100)
+    views = [("top-down", 0, 2, 1, "x (right)", "z (forward)"),
+             ("side", 2, 1, -1, "z (forward)", "height (-y)")]
+    for k, (title, a, b, sign_b, xlabel, ylabel) in enumerate(views):
+        ax = fig.add_subplot(1, 2, k + 1)
+        for label, track in tracks.items():
+            centres = track[:, :3, 3]
+            ax.plot(centres[:, a], sign_b * centres[:, b], "-o", markersize=2, label=label)
+            ax.plot(centres[0, a], sign_b * centres[0, b], "k*", markersize=8)
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel, aspect="equal", adjustable="datalim")
+        ax.grid(alpha=0.3)
+    fig.axes[0].legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
+
+
+def write_outputs(result: TaskResult, out_dir: str | os.PathLike, name: str = "result",
+                  gt_c2w: np.ndarray | None = None, config: OutputConfig | None = None) -> dict[str, Any]:
+    """Write every output of ``result`` into ``out_dir``; return (and write as ``{name}.json``)
+    the manifest: relative file paths, array shapes and frame counts."""
+    from aether.codecs.cameras import write_tum
+
+    config = config or OutputConfig()
+    _check_result(result)
+    if gt_c2w is not None:
+        _check_ground_truth(gt_c2w, result.c2w)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    depth = np.asarray(result.depth, np.float32)
+    c2w, K = np.asarray(result.c2w, np.float64), np.asarray(result.K, np.float64)
+    num_frames, height, width = depth.shape
+    files = {key: f"{name}_{suffix}" for key, suffix in [
+        ("rgb_video", "rgb.mp4"), ("disparity_video", "disparity.mp4"), ("depth", "depth.npy"),
+        ("trajectory_tum", "trajectory.txt"), ("intrinsics", "intrinsics.json"), ("points_ply", "points.ply"),
+        ("scene_glb", "scene.glb"), ("trajectory_plot", "trajectory.png")]}
+    path = {key: out_dir / rel for key, rel in files.items()}
+
+    write_video(path["rgb_video"], np.asarray(result.rgb), result.fps)
+    write_video(path["disparity_video"], colorize(np.asarray(result.disparity), config.colormap), result.fps)
+    with atomic_path(path["depth"]) as tmp:
+        np.save(tmp, depth)
+    with atomic_path(path["trajectory_tum"]) as tmp:
+        write_tum(tmp, np.arange(num_frames) / float(result.fps), c2w)
+    write_json(path["intrinsics"], {"width": width, "height": height, "fps": float(result.fps),
+                                    "K": K.tolist()})
+    points, colours = point_cloud(result, config.max_points, config.seed)
+    _write_ply(path["points_ply"], points, colours)
+    shown = np.unique(np.linspace(0, num_frames - 1, min(config.max_frusta, num_frames)).round().astype(int))
+    valid = depth[depth > 0]
+    frustum = config.frustum_depth * (float(np.median(valid)) if valid.size else 1.0)
+    frusta = camera_frusta(c2w[shown], K[shown], height, width, frustum)
+    _write_glb(path["scene_glb"], points, colours, frusta)
+    plot_trajectory(path["trajectory_plot"], c2w, gt_c2w)
+
+    manifest = {
+        "task": result.task, "name": name, "fps": float(result.fps),
+        "num_frames": num_frames, "height": height, "width": width,
+        "files": files,
+        "shapes": {"rgb": [num_frames, height, width, 3], "depth": list(depth.shape),
+                   "disparity": list(depth.shape), "c2w": [num_frames, 4, 4], "K": [num_frames, 3, 3],
+                   "points": list(points.shape), "frusta": len(shown)},
+        "frames": {"rgb_video": num_frames, "disparity_video": num_frames, "trajectory_tum": num_frames},
+    }
+    write_json(out_dir / f"{name}.json", manifest)
+    return manifest

@@ -1,0 +1,103 @@
+"""Camera trajectory smoothing (SPEC §7): a constant-velocity Kalman filter with a
+Rauch-Tung-Striebel backward pass on camera centres, and a Gaussian-weighted quaternion mean
+(chordal L2, SciPy ``Rotation.mean``) on orientations.
+
+Both are exact on clean motion: a constant-velocity path is a zero-cost solution of the Kalman
+model, and a symmetric window around a constant-angular-velocity rotation averages to its centre
+(windows shrink near the ends to stay symmetric, so the end poses keep their orientation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.spatial.transform import Rotation
+
+from aether.core.clip import check_c2w
+
+
+class SmoothingConfig(BaseModel):
+    """How strongly to smooth. Noise levels are relative (the smoother is scale-equivariant)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    process_noise: float = Field(0.05, gt=0, description="acceleration / measurement noise variance")
+    rotation_sigma: float = Field(2.0, ge=0, description="Gaussian rotation window std in frames; 0 = off")
+    anchor_first: bool = Field(True, description="re-express the result relative to its first pose")
+
+
+def kalman_smooth_positions(positions: np.ndarray, process_noise: float = 0.05) -> np.ndarray:
+    """Constant-velocity Kalman filter + RTS smoother, each axis independently.
+
+    ``positions (F, D)`` -> smoothed ``(F, D)``. Measurement noise variance is 1 and the prior is
+    taken from the first two measurements, so the output is linear in the input (scale-free).
+    """
+    z = np.asarray(positions, dtype=np.float64)
+    if z.ndim != 2 or not np.isfinite(z).all():
+        raise ValueError(f"positions must be a finite (F, D) array; got shape {z.shape}")
+    n = len(z)
+    if n < 3:
+        return z.copy()
+    F = np.array([[1.0, 1.0], [0.0, 1.0]])
+    # continuous white-noise acceleration over one frame: full-rank, so the smoother is well posed
+    Q = process_noise * np.array([[1 / 3, 1 / 2], [1 / 2, 1.0]])
+    H = np.array([1.0, 0.0])
+    x = np.stack([z[0], z[1] - z[0]], axis=-1)  # (D, 2) state [position, velocity] per axis
+    P = np.broadcast_to(np.diag([1.0, 2.0]), (z.shape[1], 2, 2)).copy()
+    xs_f, Ps_f, xs_p, Ps_p = [], [], [], []
+    for k in range(n):
+        if k > 0:
+            x = x @ F.T
+            P = F @ P @ F.T + Q
+        xs_p.append(x)
+        Ps_p.append(P)
+        S = P[:, 0, 0] + 1.0                       # (D,) innovation variance, R = 1
+        gain = (P @ H) / S[:, None]                # (D, 2)
+        x = x + gain * (z[k] - x[:, 0])[:, None]
+        P = P - gain[:, :, None] * (H @ P)[:, None, :]
+        xs_f.append(x)
+        Ps_f.append(P)
+    x_s = xs_f[-1]
+    P_s = Ps_f[-1]
+    out = [x_s[:, 0]]
+    for k in range(n - 2, -1, -1):
+        C = Ps_f[k] @ F.T @ np.linalg.inv(Ps_p[k + 1])   # (D, 2, 2) smoother gain
+        x_s = xs_f[k] + np.einsum("dij,dj->di", C, x_s - xs_p[k + 1])
+        P_s = Ps_f[k] + C @ (P_s - Ps_p[k + 1]) @ np.swapaxes(C, -1, -2)
+        out.append(x_s[:, 0])
+    return np.stack(out[::-1])
+
+
+def smooth_rotations(rotations: np.ndarray, sigma: float = 2.0) -> np.ndarray:
+    """Gaussian-weighted quaternion mean in a symmetric window around each frame.
+
+    ``rotations (F, 3, 3)`` -> ``(F, 3, 3)``; ``sigma`` in frames (0 returns the input).
+    """
+    rotations = np.asarray(rotations, dtype=np.float64)
+    if sigma == 0 or len(rotations) < 3:
+        return rotations.copy()
+    rot = Rotation.from_matrix(rotations)
+    n = len(rotations)
+    half = int(np.ceil(3 * sigma))
+    out = np.empty_like(rotations)
+    for i in range(n):
+        h = min(half, i, n - 1 - i)
+        offsets = np.arange(-h, h + 1)
+        weights = np.exp(-0.5 * (offsets / sigma) ** 2)
+        out[i] = rot[i + offsets].mean(weights=weights).as_matrix()
+    return out
+
+
+def smooth_trajectory(c2w: np.ndarray, config: SmoothingConfig | None = None) -> np.ndarray:
+    """Smooth camera-to-world poses ``(F, 4, 4)`` -> ``(F, 4, 4)`` float64."""
+    config = config or SmoothingConfig()
+    c2w = np.asarray(c2w, dtype=np.float64)
+    if c2w.ndim != 3 or c2w.shape[1:] != (4, 4):
+        raise ValueError(f"c2w must have shape (F, 4, 4); got {c2w.shape}")
+    check_c2w(c2w, "smooth_trajectory: c2w")
+    out = np.tile(np.eye(4), (len(c2w), 1, 1))
+    out[:, :3, :3] = smooth_rotations(c2w[:, :3, :3], config.rotation_sigma)
+    out[:, :3, 3] = kalman_smooth_positions(c2w[:, :3, 3], config.process_noise)
+    if config.anchor_first:
+        out = np.linalg.inv(out[0]) @ out
+    return out

@@ -1,0 +1,108 @@
+"""`aether reconstruct | predict | plan`: one-line errors on bad input, and full runs on the tiny
+model folder written by diffusers (once the backbone, model folder and codecs are installed)."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_model import write_tiny_model  # noqa: E402
+
+from aether.core.cli import main  # noqa: E402
+from aether.core.media import write_png, write_video  # noqa: E402
+
+H, W = 32, 48
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr()
+
+
+def one_line_error(capsys, argv, message):
+    code, out = run_cli(capsys, *argv)
+    assert code == 2, out
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], out.err
+
+
+def frames(n, h=H, w=W, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.kron(rng.integers(0, 255, (n, h // 8, w // 8, 3)), np.ones((1, 8, 8, 1))).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def test_image_or_short_clip_to_reconstruct_fails_in_one_line(tmp_path, capsys, model):
+    image = write_png(tmp_path / "one.png", frames(1)[0])
+    one_line_error(capsys, ["reconstruct", image, "--model", model, "--out", tmp_path / "o"], "single image")
+    clip = write_video(tmp_path / "seven.mp4", frames(7), 10)
+    one_line_error(capsys, ["reconstruct", clip, "--model", model, "--out", tmp_path / "o"],
+                   "video has 7 frames")
+
+
+def test_raymap_with_a_wrong_frame_count_fails_in_one_line(tmp_path, capsys, model):
+    image = write_png(tmp_path / "obs.png", frames(1)[0])
+    np.save(tmp_path / "r.npy", np.zeros((10, 6, H // 8, W // 8), np.float32))
+    one_line_error(capsys, ["predict", image, "--raymap", tmp_path / "r.npy", "--model", model,
+                            "--out", tmp_path / "o"], "has 10 frames")
+    one_line_error(capsys, ["predict", image, "--raymap", tmp_path / "r.npy", "--frames", 9, "--model", model,
+                            "--out", tmp_path / "o"], "but --frames is 9")
+
+
+def test_tum_trajectory_with_a_wrong_frame_count_fails_in_one_line(tmp_path, capsys, model):
+    cameras = pytest.importorskip("aether.codecs.cameras")
+    image = write_png(tmp_path / "obs.png", frames(1)[0])
+    cameras.write_tum(tmp_path / "t.txt", np.arange(10) / 10.0, np.tile(np.eye(4), (10, 1, 1)))
+    one_line_error(capsys, ["predict", image, "--trajectory", tmp_path / "t.txt", "--model", model,
+                            "--out", tmp_path / "o"], "has 10 frames")
+
+
+def _needs_model_stack():
+    for name in ("aether.core.model_folder", "aether.core.backbone", "aether.codecs.raymap",
+                 "aether.codecs.video"):
+        pytest.importorskip(name)
+
+
+def test_model_folder_without_vae_fails_in_one_line(tmp_path, capsys):
+    _needs_model_stack()
+    model = write_tiny_model(tmp_path / "novae", vae=False)
+    clip = write_video(tmp_path / "clip.mp4", frames(9), 10)
+    one_line_error(capsys, ["reconstruct", clip, "--model", model, "--out", tmp_path / "o"], "vae")
+
+
+def check_manifest(out, num_frames):
+    manifest = json.loads((out / "result.json").read_text())
+    depth = np.load(out / manifest["files"]["depth"])
+    assert depth.shape == (num_frames, H, W) and np.isfinite(depth).all()
+    trajectory = np.loadtxt(out / manifest["files"]["trajectory_tum"])
+    assert trajectory.shape == (num_frames, 8)
+    for name in manifest["files"].values():
+        assert (out / name).is_file()
+    return manifest
+
+
+def test_tiny_model_runs_all_three_commands(tmp_path, capsys, model):
+    _needs_model_stack()
+    clip = write_video(tmp_path / "clip.mp4", frames(12), 12)  # padded to 17 inside, 12 out
+    code, out = run_cli(capsys, "reconstruct", clip, "--model", model, "--out", tmp_path / "rec")
+    assert code == 0, out.err
+    check_manifest(tmp_path / "rec", 12)
+
+    image = write_png(tmp_path / "obs.png", frames(1)[0])
+    goal = write_png(tmp_path / "goal.png", frames(1, seed=1)[0])
+    code, out = run_cli(capsys, "predict", image, "--named", "forward", "--steps", 3, "--model", model,
+                        "--out", tmp_path / "pred")
+    assert code == 0, out.err
+    check_manifest(tmp_path / "pred", 9)  # the tiny model's sample_frames
+
+    code, out = run_cli(capsys, "plan", image, goal, "--frames", 17, "--steps", 2, "--model", model,
+                        "--out", tmp_path / "plan")
+    assert code == 0, out.err
+    check_manifest(tmp_path / "plan", 17)

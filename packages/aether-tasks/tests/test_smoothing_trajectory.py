@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from aether.core.errors import ClipError
+from aether.tasks.smoothing import (SmoothingConfig, kalman_smooth_positions, smooth_rotations,
+                                    smooth_trajectory)
+
+
+def constant_velocity(n=60):
+    """Poses moving at constant velocity and constant angular velocity; first pose identity."""
+    c2w = np.tile(np.eye(4), (n, 1, 1))
+    c2w[:, :3, :3] = Rotation.from_rotvec(np.outer(np.arange(n), [0.01, 0.03, -0.02])).as_matrix()
+    c2w[:, :3, 3] = np.outer(np.arange(n), [0.05, -0.01, 0.1])
+    return c2w
+
+
+def test_clean_constant_velocity_trajectory_is_unchanged():
+    c2w = constant_velocity()
+    np.testing.assert_allclose(smooth_trajectory(c2w), c2w, atol=1e-9)
+
+
+def test_noise_is_reduced_on_translation_and_rotation():
+    clean = constant_velocity()
+    rng = np.random.default_rng(0)
+    noisy = clean.copy()
+    noisy[1:, :3, 3] += rng.normal(0, 0.05, (59, 3))
+    noisy[1:, :3, :3] = Rotation.from_rotvec(rng.normal(0, 0.02, (59, 3))).as_matrix() @ noisy[1:, :3, :3]
+    out = smooth_trajectory(noisy, SmoothingConfig(anchor_first=False))
+
+    def errors(c2w):
+        t = np.linalg.norm(c2w[:, :3, 3] - clean[:, :3, 3], axis=1).mean()
+        r = (Rotation.from_matrix(c2w[:, :3, :3]).inv() * Rotation.from_matrix(clean[:, :3, :3])).magnitude()
+        return t, r.mean()
+
+    (t_noisy, r_noisy), (t_out, r_out) = errors(noisy), errors(out)
+    assert t_out < 0.5 * t_noisy and r_out < 0.6 * r_noisy
+
+
+def test_kalman_is_scale_equivariant_and_passes_lines_through():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(30, 3))
+    np.testing.assert_allclose(kalman_smooth_positions(1000 * z), 1000 * kalman_smooth_positions(z),
+                               rtol=1e-9)
+    line = np.outer(np.arange(10.0), [1.0, 2.0]) + 3.0
+    np.testing.assert_allclose(kalman_smooth_positions(line), line, atol=1e-9)
+
+
+def test_rotation_window_on_one_axis_keeps_ends():
+    rot = Rotation.from_rotvec(np.outer(np.arange(9) ** 2 * 0.01, [0, 1, 0])).as_matrix()
+    out = smooth_rotations(rot, sigma=1.0)
+    np.testing.assert_allclose(out[[0, -1]], rot[[0, -1]], atol=1e-12)
+    # accelerating yaw: a symmetric window mean of a convex angle curve never falls below it
+    angles = Rotation.from_matrix(out).as_rotvec()[:, 1]
+    assert np.all(angles[1:-1] >= np.arange(1, 8) ** 2 * 0.01 - 1e-12)
+
+
+def test_bad_input_is_rejected():
+    bad = constant_velocity(5)
+    bad[2, 0, 0] = 2.0
+    with pytest.raises(ClipError, match="frame 2 is not orthonormal"):
+        smooth_trajectory(bad)
+    with pytest.raises(ValueError, match=r"\(F, 4, 4\)"):
+        smooth_trajectory(np.zeros((3, 3, 3)))
