@@ -43,3 +43,27 @@ def test_raymap_identity_camera_hand_computed():
     assert math.isclose(r[0, 0, 4, 1, 1].item(), -math.log1p(0.2 * 2 * 10), rel_tol=1e-6)
     assert torch.allclose(signed_expm1(signed_log1p(torch.tensor([-3.0, 0.0, 2.5]))),
                           torch.tensor([-3.0, 0.0, 2.5]))
+
+
+def test_raymap_equals_full_resolution_rays_bilinearly_downsampled():
+    """SPEC §4 literally: rays on every integer pixel, then F.interpolate bilinear /8."""
+    import torch.nn.functional as F
+    from scipy.spatial.transform import Rotation
+
+    B, n, H, W = 2, 3, 32, 48
+    c2w = torch.eye(4, dtype=torch.float64).repeat(B, n, 1, 1)
+    c2w[..., :3, :3] = torch.from_numpy(Rotation.random(B * n, random_state=0).as_matrix()).view(B, n, 3, 3)
+    c2w[..., :3, 3] = torch.randn(B, n, 3, dtype=torch.float64)
+    K = torch.tensor([[40.0, 0, 20.3], [0, 37.0, 17.1], [0, 0, 1]], dtype=torch.float64).repeat(B, n, 1, 1)
+    p_max = torch.tensor([0.5, 2.0], dtype=torch.float64)
+    v, u = torch.meshgrid(torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64),
+                          indexing="ij")
+    cam = torch.stack([(u - K[..., 0, 2, None, None]) / K[..., 0, 0, None, None],
+                       (v - K[..., 1, 2, None, None]) / K[..., 1, 1, None, None],
+                       torch.ones(B, n, H, W, dtype=torch.float64)], -1)
+    dirs = torch.einsum("bfij,bfhwj->bfihw", c2w[..., :3, :3], cam)
+    origins = signed_log1p(c2w[..., :3, 3] * p_max.view(B, 1, 1) * 10)[..., None, None].expand(B, n, 3, H, W)
+    full = torch.cat([dirs, origins], 2).reshape(B * n, 6, H, W)
+    want = F.interpolate(full, size=(H // 8, W // 8), mode="bilinear", align_corners=False)
+    got = raymap_reference(c2w, K, H, W, p_max)
+    torch.testing.assert_close(got, want.view(B, n, 6, H // 8, W // 8), atol=1e-12, rtol=1e-12)

@@ -13,8 +13,9 @@ import torch
 
 from aether.codecs.cameras import check_cameras
 from aether.codecs.errors import CodecError
-from aether.core.kernels.raymap_reference import (DOWNSAMPLE, GROUP, S_RAY, pack_reference,
-                                                 raymap_reference, signed_expm1, unpack_reference)
+from aether.core.kernels.raymap_reference import (DOWNSAMPLE, GROUP, S_RAY, latent_pixel_coords,
+                                                 pack_reference, raymap_reference, signed_expm1,
+                                                 unpack_reference)
 
 Layout = Literal["strided", "consecutive"]
 Method = Literal["lstsq", "released"]
@@ -113,15 +114,6 @@ def encode_packed(c2w: torch.Tensor, K: torch.Tensor, height: int, width: int,
     return pack(encode(c2w, K, height, width, p_max), layout)
 
 
-def _pixel_grid(h: int, w: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full-res coordinates sampled by bilinear /8 (align_corners=False) at latent pixel (i, j):
-    ``u = 8j + 3.5``, ``v = 8i + 3.5``; exact for the affine direction field."""
-    half = (DOWNSAMPLE - 1) / 2
-    v = torch.arange(h, dtype=dtype, device=device) * DOWNSAMPLE + half
-    u = torch.arange(w, dtype=dtype, device=device) * DOWNSAMPLE + half
-    return torch.meshgrid(v, u, indexing="ij")
-
-
 def _intrinsics(fx, fy, cx, cy) -> torch.Tensor:
     K = torch.zeros(*fx.shape, 3, 3, dtype=fx.dtype, device=fx.device)
     K[..., 0, 0], K[..., 1, 1], K[..., 0, 2], K[..., 1, 2], K[..., 2, 2] = fx, fy, cx, cy, 1
@@ -135,7 +127,7 @@ def _fit_lstsq(dirs: torch.Tensor, height: int, width: int) -> tuple[torch.Tenso
     A mirrored direction field (``det M < 0``: never from :func:`encode`, possible in generated
     output) has no camera with a proper rotation and positive focals; such frames fall back to the
     released heuristic, which always returns one."""
-    vv, uu = _pixel_grid(*dirs.shape[-2:], dirs.dtype, dirs.device)
+    vv, uu = torch.meshgrid(*latent_pixel_coords(*dirs.shape[-2:], dirs.dtype, dirs.device), indexing="ij")
     A = torch.stack([uu, vv, torch.ones_like(uu)], -1).reshape(-1, 3)            # (P, 3)
     D = dirs.flatten(2).transpose(1, 2)                                           # (N, P, 3)
     M = torch.linalg.lstsq(A.expand(D.shape[0], -1, -1), D).solution.transpose(1, 2)

@@ -7,14 +7,13 @@ import scipy.linalg
 import torch
 
 from aether.core.interfaces import ActionEncoder
-from aether.core.kernels.raymap_reference import DOWNSAMPLE, pack_reference, unpack_reference
+from aether.core.kernels.raymap_reference import (DOWNSAMPLE, latent_pixel_coords, pack_reference,
+                                                  unpack_reference)
 
 
 def _pixel_grid(h: int, w: int, dtype: torch.dtype) -> torch.Tensor:
-    """Full-resolution pixel coordinates sampled by a bilinear /8: (h, w, 3) homogeneous ``(u, v, 1)``."""
-    v = torch.arange(h, dtype=dtype) * DOWNSAMPLE + (DOWNSAMPLE - 1) / 2
-    u = torch.arange(w, dtype=dtype) * DOWNSAMPLE + (DOWNSAMPLE - 1) / 2
-    vv, uu = torch.meshgrid(v, u, indexing="ij")
+    """Homogeneous full-resolution pixel coordinates ``(h, w, 3)`` that a bilinear /8 samples."""
+    vv, uu = torch.meshgrid(*latent_pixel_coords(h, w, dtype), indexing="ij")
     return torch.stack([uu, vv, torch.ones_like(uu)], -1)
 
 

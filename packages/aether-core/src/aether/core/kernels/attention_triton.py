@@ -4,7 +4,7 @@ attention processor that uses it.
 ``fused_rope_attention(q, k, v, cos, sin, text_len)``: ``q, k, v (B, heads, N, D)``, ``cos, sin
 (N - text_len, D)`` -> ``(B, heads, N, D)``. Tokens ``[text_len:]`` of q and k are rotated inside the
 kernel as they are loaded (diffusers' interleaved convention), so rotated q/k never reach memory.
-Runs on CUDA tensors, or on CPU when ``TRITON_INTERPRET=1`` is set before the first launch.
+Runs on CUDA tensors, or on CPU when ``TRITON_INTERPRET=1`` is set before Triton is first imported.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def triton_usable(x: torch.Tensor) -> bool:
 
 def _forward_kernel(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                     text_len: int) -> torch.Tensor:
-    import triton  # imported at launch so TRITON_INTERPRET set late still counts
+    import triton  # imported at launch: CPU installs of aether-core need no Triton
 
     from aether.core.kernels.attention_triton_kernel import rope_flash_fwd
 

@@ -1,5 +1,6 @@
-"""Triton source of the fused RoPE flash-attention forward. Imported only at the first launch, so
-``TRITON_INTERPRET=1`` set by then (e.g. by a test conftest) still selects the interpreter."""
+"""Triton source of the fused RoPE flash-attention forward, imported only at the first launch so that
+importing aether.core never imports Triton (CPU installs work without it). The interpreter is chosen by
+``TRITON_INTERPRET=1`` set before anything imports ``triton`` (see ``kernels.interpreter``)."""
 
 import triton
 import triton.language as tl

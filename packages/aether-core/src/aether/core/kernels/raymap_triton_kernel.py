@@ -1,5 +1,5 @@
 """Triton source of the packed raymap kernel; imported only at the first launch (see
-``attention_triton_kernel``)."""
+``attention_triton_kernel`` for why)."""
 
 import triton
 import triton.language as tl
