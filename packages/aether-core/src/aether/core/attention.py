@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 from diffusers.models.attention_processor import Attention, CogVideoXAttnProcessor2_0
-from diffusers.models.embeddings import apply_rotary_emb
 
 from aether.core.errors import PluginError
+from aether.core.kernels.attention_reference import apply_rope, joint_output, joint_qkv
 
 DEFAULT_BACKEND = "sdpa"
 
@@ -35,31 +35,19 @@ class XFormersCogVideoXAttnProcessor:
                  image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """``hidden_states (B, N_video, C)``, ``encoder_hidden_states (B, N_text, C)`` -> the same two shapes."""
-        text_len = encoder_hidden_states.size(1)
-        hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
-        batch, seq, _ = hidden_states.shape
-        query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
-        head_dim = key.shape[-1] // attn.heads
-        # (B, H, N, D) for the norms and RoPE, as diffusers does them
-        query, key, value = (t.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value))
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
+        query, key, value, text_len = joint_qkv(attn, hidden_states, encoder_hidden_states)
         if image_rotary_emb is not None:
-            query = torch.cat([query[:, :, :text_len], apply_rotary_emb(query[:, :, text_len:], image_rotary_emb)], 2)
+            query = apply_rope(query, *image_rotary_emb, text_len)
             if not attn.is_cross_attention:
-                key = torch.cat([key[:, :, :text_len], apply_rotary_emb(key[:, :, text_len:], image_rotary_emb)], 2)
+                key = apply_rope(key, *image_rotary_emb, text_len)
         bias = None
         if attention_mask is not None:
+            batch, seq = query.shape[0], query.shape[2]
             bias = attn.prepare_attention_mask(attention_mask, seq, batch)
             bias = bias.view(batch, attn.heads, -1, bias.shape[-1]).to(query.dtype)
         # xformers wants (B, N, H, D)
         out = self._attention(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), attn_bias=bias)
-        out = out.reshape(batch, -1, attn.heads * head_dim)
-        out = attn.to_out[1](attn.to_out[0](out))
-        encoder_hidden_states, hidden_states = out.split([text_len, out.size(1) - text_len], dim=1)
-        return hidden_states, encoder_hidden_states
+        return joint_output(attn, out.transpose(1, 2), text_len)
 
 
 def build_xformers() -> XFormersCogVideoXAttnProcessor:

@@ -46,3 +46,32 @@ def rope_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     check_rope_inputs(q, k, v, cos, sin, text_len)
     return F.scaled_dot_product_attention(apply_rope(q, cos, sin, text_len),
                                           apply_rope(k, cos, sin, text_len), v)
+
+
+def joint_qkv(attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """The prologue of diffusers' CogVideoX attention processor, shared by our processors: text tokens
+    ``(B, N_text, C)`` before video tokens ``(B, N_video, C)``, projected and split into heads
+    ``q, k, v (B, heads, N, D)``, q/k normalised; also returns ``text_len = N_text``."""
+    text_len = encoder_hidden_states.size(1)
+    tokens = torch.cat([encoder_hidden_states, hidden_states], dim=1)
+    batch = tokens.shape[0]
+    query, key, value = attn.to_q(tokens), attn.to_k(tokens), attn.to_v(tokens)
+    head_dim = key.shape[-1] // attn.heads
+    query, key, value = (t.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value))
+    if attn.norm_q is not None:
+        query = attn.norm_q(query)
+    if attn.norm_k is not None:
+        key = attn.norm_k(key)
+    return query, key, value, text_len
+
+
+def joint_output(attn, out: torch.Tensor, text_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The epilogue: attention output ``(B, heads, N, D)`` -> output projection, split back into
+    ``(hidden_states (B, N_video, C), encoder_hidden_states (B, N_text, C))`` as diffusers returns them."""
+    batch, heads, _, head_dim = out.shape
+    out = out.transpose(1, 2).reshape(batch, -1, heads * head_dim)
+    out = attn.to_out[1](attn.to_out[0](out))
+    encoder_hidden_states, hidden_states = out.split([text_len, out.size(1) - text_len], dim=1)
+    return hidden_states, encoder_hidden_states
+

@@ -15,7 +15,8 @@ import os
 import torch
 import torch.nn.functional as F
 
-from aether.core.kernels.attention_reference import apply_rope, check_rope_inputs, rope_attention_reference
+from aether.core.kernels.attention_reference import (apply_rope, check_rope_inputs, joint_output, joint_qkv,
+                                                    rope_attention_reference)
 
 
 def triton_usable(x: torch.Tensor) -> bool:
@@ -88,31 +89,17 @@ class TritonRopeAttnProcessor:
                  image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """``hidden_states (B, N_video, C)``, ``encoder_hidden_states (B, N_text, C)`` -> same two shapes."""
-        text_len = encoder_hidden_states.size(1)
-        hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
-        batch, seq, _ = hidden_states.shape
-        query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
-        head_dim = key.shape[-1] // attn.heads
-        query, key, value = (t.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value))
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
-        fusable = attention_mask is None and image_rotary_emb is not None and not attn.is_cross_attention
-        if fusable:
-            cos, sin = image_rotary_emb
-            out = fused_rope_attention(query, key, value, cos, sin, text_len)
+        query, key, value, text_len = joint_qkv(attn, hidden_states, encoder_hidden_states)
+        if attention_mask is None and image_rotary_emb is not None and not attn.is_cross_attention:
+            out = fused_rope_attention(query, key, value, *image_rotary_emb, text_len)
         else:
             if attention_mask is not None:
+                batch, seq = query.shape[0], query.shape[2]
                 attention_mask = attn.prepare_attention_mask(attention_mask, seq, batch)
                 attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
             if image_rotary_emb is not None:
-                cos, sin = image_rotary_emb
-                query = apply_rope(query, cos, sin, text_len)
+                query = apply_rope(query, *image_rotary_emb, text_len)
                 if not attn.is_cross_attention:
-                    key = apply_rope(key, cos, sin, text_len)
+                    key = apply_rope(key, *image_rotary_emb, text_len)
             out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
-        out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim)
-        out = attn.to_out[1](attn.to_out[0](out))
-        encoder_hidden_states, hidden_states = out.split([text_len, out.size(1) - text_len], dim=1)
-        return hidden_states, encoder_hidden_states
+        return joint_output(attn, out, text_len)
