@@ -91,7 +91,7 @@ def check_manifest(out, num_frames):
 def test_tiny_model_runs_all_three_commands(tmp_path, capsys, model):
     _needs_model_stack()
     clip = write_video(tmp_path / "clip.mp4", frames(12), 12)  # padded to 17 inside, 12 out
-    code, out = run_cli(capsys, "reconstruct", clip, "--model", model, "--out", tmp_path / "rec")
+    code, out = run_cli(capsys, "reconstruct", clip, "--model", model, "--out", tmp_path / "rec", "--smooth")
     assert code == 0, out.err
     check_manifest(tmp_path / "rec", 12)
 

@@ -62,3 +62,17 @@ def test_bad_input_is_rejected():
         smooth_trajectory(bad)
     with pytest.raises(ValueError, match=r"\(F, 4, 4\)"):
         smooth_trajectory(np.zeros((3, 3, 3)))
+
+
+def test_smooth_result_changes_only_the_cameras():
+    from aether.tasks.result import TaskResult
+    from aether.tasks.smoothing import smooth_result
+
+    rng = np.random.default_rng(2)
+    c2w = constant_velocity(9)
+    c2w[:, :3, 3] += rng.normal(scale=0.02, size=(9, 3))
+    result = TaskResult(rgb=np.zeros((9, 8, 8, 3), np.uint8), depth=np.ones((9, 8, 8)), disparity=np.ones((9, 8, 8)),
+                        c2w=c2w, K=np.tile(np.eye(3), (9, 1, 1)), fps=10.0, task="prediction")
+    out = smooth_result(result)
+    np.testing.assert_allclose(out.c2w, smooth_trajectory(c2w))
+    assert out.task == "prediction" and out.fps == 10.0 and out.rgb is result.rgb and out.depth is result.depth

@@ -27,6 +27,8 @@ def _add_common(parser: argparse.ArgumentParser, default_steps: str) -> None:
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--fps", type=float,
                         help="frame rate the model is told (default: the video's, else 12)")
+    parser.add_argument("--smooth", action="store_true", help="smooth the cameras: constant-velocity Kalman "
+                        "on positions, Gaussian quaternion mean on rotations (SPEC §7)")
 
 
 def _add_trajectory(parser: argparse.ArgumentParser) -> None:
@@ -105,8 +107,9 @@ def _action(args: argparse.Namespace, pipe, trajectory):
 
 def _write(result, args: argparse.Namespace) -> int:
     from aether.tasks.outputs import write_outputs
+    from aether.tasks.smoothing import smooth_result
 
-    write_outputs(result, args.out, args.name)
+    write_outputs(smooth_result(result) if args.smooth else result, args.out, args.name)
     print(args.out / f"{args.name}.json")
     return 0
 

@@ -9,11 +9,14 @@ model, and a symmetric window around a constant-angular-velocity rotation averag
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.spatial.transform import Rotation
 
 from aether.core.clip import check_c2w
+from aether.tasks.result import TaskResult
 
 
 class SmoothingConfig(BaseModel):
@@ -101,3 +104,8 @@ def smooth_trajectory(c2w: np.ndarray, config: SmoothingConfig | None = None) ->
     if config.anchor_first:
         out = np.linalg.inv(out[0]) @ out
     return out
+
+
+def smooth_result(result: TaskResult, config: SmoothingConfig | None = None) -> TaskResult:
+    """``result`` with its cameras ``c2w (F, 4, 4)`` smoothed by :func:`smooth_trajectory`; the rest kept."""
+    return dataclasses.replace(result, c2w=smooth_trajectory(result.c2w, config))
