@@ -112,9 +112,9 @@ class CogVideoXCodec(VideoCodec):
         z = dist.sample() if self.sample else dist.mode()
         return (z * self.scaling_factor).permute(0, 2, 1, 3, 4).to(video.dtype)
 
-    @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """``(B, T, 16, h, w)`` -> ``(B, 4T-3, 3, 8h, 8w)`` in [-1, 1]."""
+        """``(B, T, 16, h, w)`` -> ``(B, 4T-3, 3, 8h, 8w)`` in [-1, 1]. Follows the caller's grad
+        mode, so stage-2 training losses on decoded pixels reach the latents."""
         _check_latents(latents, self.latent_channels)
         p = self._param()
         z = latents.to(p.device, p.dtype).permute(0, 2, 1, 3, 4) / self.scaling_factor

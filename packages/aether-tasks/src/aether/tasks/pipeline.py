@@ -63,6 +63,14 @@ def check_video(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
+def cover_crop(h: int, w: int, height: int, width: int) -> tuple[float, tuple[int, int], tuple[int, int]]:
+    """How :func:`fit_frames` maps an ``h x w`` image onto ``height x width``: the scale, the
+    resized ``(width', height')`` that covers it (cv2 order) and the crop's top-left ``(y0, x0)``."""
+    scale = max(height / h, width / w)
+    size = (max(width, round(w * scale)), max(height, round(h * scale)))
+    return scale, size, ((size[1] - height) // 2, (size[0] - width) // 2)
+
+
 def fit_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize ``(F, H, W, 3)`` uint8 frames to cover ``height x width`` and centre-crop them to it."""
     frames = np.asarray(frames)
@@ -71,10 +79,8 @@ def fit_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     h, w = frames.shape[1:3]
     if (h, w) == (height, width):
         return frames
-    scale = max(height / h, width / w)
-    size = (max(width, round(w * scale)), max(height, round(h * scale)))
+    scale, size, (y0, x0) = cover_crop(h, w, height, width)
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    y0, x0 = (size[1] - height) // 2, (size[0] - width) // 2
     return np.stack([cv2.resize(f, size, interpolation=interp)[y0:y0 + height, x0:x0 + width]
                      for f in frames])
 

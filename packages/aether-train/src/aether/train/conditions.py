@@ -1,0 +1,54 @@
+"""Multi-task condition sampling (SPEC §1): per example, a colour-condition masking drawn with
+its share (planning 30 %, prediction 40 %, reconstruction 28 %, unconditional 2 % by default:
+the registered maskings' ``train_probability``) and the action kept or zeroed (50 / 50).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from aether.core.interfaces import TaskMasking
+from aether.core.registry import Registry, default_registry
+from aether.tasks.maskings import build_condition
+from aether.train.config import TasksConfig
+
+
+@dataclass(frozen=True)
+class TaskDraw:
+    """One example's task: the masking's name and whether its action condition is kept."""
+
+    task: str
+    keep_action: bool
+
+
+class TaskSampler:
+    """Draws :class:`TaskDraw` from the registered maskings with the configured shares."""
+
+    def __init__(self, config: TasksConfig, registry: Registry | None = None) -> None:
+        registry = registry or default_registry()
+        names = sorted(config.probabilities or registry.names("task_masking"))
+        self.maskings: dict[str, TaskMasking] = {n: registry.build("task_masking", n) for n in names}
+        shares = np.array([config.probabilities[n] if config.probabilities else self.maskings[n].train_probability
+                           for n in names], dtype=np.float64)
+        self.names, self.shares = names, shares / shares.sum()
+        self.action_keep = config.action_keep
+
+    def draw(self, rng: np.random.Generator) -> TaskDraw:
+        """One example's task from its condition stream ``rng``."""
+        task = self.names[int(rng.choice(len(self.names), p=self.shares))]
+        return TaskDraw(task, bool(rng.random() < self.action_keep))
+
+    def condition(self, draws: list[TaskDraw], colour: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The model condition ``(B, T, 40, h, w)`` of a batch: per example, its masking's observed
+        colour latents of ``colour (B, T, 16, h, w)`` and ``action (B, T, 24, h, w)`` or zeros."""
+        rows = []
+        for i, draw in enumerate(draws):
+            masking = self.maskings[draw.task]
+            keep = masking.keep_mask(colour.shape[1]).to(colour.device)
+            observed = colour[i:i + 1, keep] if keep.any() else None
+            rows.append(build_condition(masking, observed, colour.shape[1],
+                                        action[i:i + 1] if draw.keep_action else None,
+                                        latent_shape=(1, *colour.shape[-2:])).to(colour))
+        return torch.cat(rows)

@@ -1,0 +1,216 @@
+"""The training configuration: one pydantic model read from YAML or TOML (``aether train CONFIG``).
+
+Every field is validated when the file is read; plugin names are checked against the installed
+registry so a typo lists what is available, and a bad value names its field (``optim.lr: ...``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from aether.core.errors import AetherError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SPEC_FRAMES = (17, 25, 33, 41)        # SPEC §1: frame counts of one training clip
+SPEC_FPS = (8.0, 10.0, 12.0, 15.0, 24.0)
+SPATIAL = 8                            # pixels per latent cell
+
+
+class ConfigError(AetherError, ValueError):
+    """A training config that cannot be read or does not validate."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Section):
+    """Where clips come from and how windows are sampled from them."""
+
+    clips: list[Path] = Field(min_length=1, description="clip files or folders of *.safetensors clips")
+    frames: list[int] = Field(list(SPEC_FRAMES), min_length=1, description="frame counts T, each 8m + 1")
+    fps: list[float] = Field(list(SPEC_FPS), min_length=1, description="frame rates to resample clips to")
+    height: int = Field(480, ge=16, description="model frame height in pixels (multiple of 16)")
+    width: int = Field(720, ge=16, description="model frame width in pixels (multiple of 16)")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0 = in the main process)")
+    cache: Path | None = Field(None, description="pre-encoded latents from `aether train cache` (else online)")
+    cache_windows: int = Field(4, ge=1, description="windows per clip and frame count `aether train cache` stores")
+
+    @field_validator("frames")
+    @classmethod
+    def _frames(cls, value: list[int]) -> list[int]:
+        bad = [n for n in value if n < 9 or (n - 1) % 8]
+        if bad:
+            raise ValueError(f"frame counts must be 8m + 1 >= 9 (9, 17, 25, 33, 41), got {bad}")
+        return sorted(set(value))
+
+    @field_validator("fps")
+    @classmethod
+    def _fps(cls, value: list[float]) -> list[float]:
+        if any(not 0 < f <= 240 for f in value):
+            raise ValueError(f"fps values must be in (0, 240], got {value}")
+        return sorted(set(value))
+
+    @field_validator("height", "width")
+    @classmethod
+    def _size(cls, value: int) -> int:
+        # latents are /8 and the transformer patches them by 2
+        if value % (2 * SPATIAL):
+            raise ValueError(f"must be a multiple of {2 * SPATIAL}, got {value}")
+        return value
+
+    @property
+    def latent_size(self) -> tuple[int, int]:
+        return self.height // SPATIAL, self.width // SPATIAL
+
+
+class ModelConfig(_Section):
+    """The backbone to train and the frozen codecs around it."""
+
+    init: str = Field("tiny", description="'tiny' (a random CPU-sized backbone) or a model folder to start from")
+    tiny: dict[str, Any] = Field(default_factory=dict, description="CogVideoXTransformer3DModel overrides of 'tiny'")
+    video_codec: str = Field("cogvideox", description="video codec plugin (modality of role video)")
+    vae_dir: Path | None = Field(None, description="VAE folder of the cogvideox codec (default: <init>/vae)")
+    action_encoder: str = Field("raymap", description="action encoder plugin")
+    attention: str = Field("sdpa", description="attention backend plugin")
+    activation_checkpointing: bool = False
+
+
+class TasksConfig(_Section):
+    """Multi-task condition sampling (SPEC §1): colour-condition masking shares and the action share."""
+
+    probabilities: dict[str, float] | None = Field(
+        None, description="task masking -> share; default: every registered masking's train_probability")
+    action_keep: float = Field(0.5, ge=0.0, le=1.0, description="probability that the action condition is kept")
+
+    @field_validator("probabilities")
+    @classmethod
+    def _shares(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None and (any(p < 0 for p in value.values()) or sum(value.values()) <= 0):
+            raise ValueError(f"shares must be >= 0 with a positive sum, got {value}")
+        return value
+
+
+class LossConfig(_Section):
+    """SPEC §6 objectives and their weights; stage 2 adds the decoded-space losses."""
+
+    stage: Literal[1, 2] = 1
+    latent: float = Field(1.0, ge=0.0, description="weight of the latent diffusion MSE")
+    ms_ssim: float = Field(1.0, ge=0.0, description="stage 2: weight of 1 - MS-SSIM on colour")
+    depth: float = Field(1.0, ge=0.0, description="stage 2: weight of the scale-and-shift-invariant depth loss")
+    depth_gradient: float = Field(0.5, ge=0.0, description="alpha of the multi-scale gradient-matching term")
+    gradient_scales: int = Field(4, ge=1, le=8, description="scales of the gradient-matching term")
+    pointmap: float = Field(1.0, ge=0.0, description="stage 2: weight of the pointmap loss")
+    pointmap_norm: Literal["l1", "l2"] = "l1"
+
+
+class OptimConfig(_Section):
+    """AdamW with a OneCycle learning-rate schedule."""
+
+    lr: float = Field(1e-4, gt=0.0, description="peak learning rate")
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = Field(1e-4, ge=0.0)
+    eps: float = Field(1e-8, gt=0.0)
+    warmup: float = Field(0.05, gt=0.0, lt=1.0, description="OneCycle pct_start")
+    div_factor: float = Field(25.0, ge=1.0)
+    final_div_factor: float = Field(100.0, ge=1.0)
+    max_grad_norm: float | None = Field(1.0, gt=0.0, description="gradient clipping (None = off)")
+
+
+class DistributedConfig(_Section):
+    """How ``torchrun`` processes share the work (ignored in a single process)."""
+
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+    hybrid: bool = Field(False, description="fsdp: shard inside a node, replicate across nodes (HSDP)")
+    reshard_after_forward: bool = Field(False, description="fsdp: False keeps parameters gathered (ZeRO-2 style)")
+
+
+class TrainConfig(_Section):
+    """One training run; ``out`` holds the log, checkpoints and the exported model folder."""
+
+    out: Path
+    seed: int = 0
+    steps: int = Field(ge=1, description="optimizer steps")
+    micro_batch: int = Field(1, ge=1, description="examples per process per forward pass")
+    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    bf16: bool = Field(True, description="bf16 autocast on GPU (CPU runs in fp32)")
+    ema_decay: float | None = Field(None, gt=0.0, lt=1.0, description="EMA of the weights (None = off)")
+    checkpoint_every: int = Field(1000, ge=1)
+    keep_last: int = Field(3, ge=1, description="checkpoints kept")
+    max_minutes: float | None = Field(None, gt=0.0, description="stop cleanly with a checkpoint after this long")
+    log_every: int = Field(10, ge=1, description="steps between console summaries (with progress on)")
+    eval_examples: int = Field(4, ge=0, description="fixed examples of the per-task evaluation at start and end")
+    progress: bool = True
+    export: bool = Field(True, description="write the model folder <out>/model at the end")
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    tasks: TasksConfig = TasksConfig()
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+    distributed: DistributedConfig = DistributedConfig()
+
+    @model_validator(mode="after")
+    def _plugins(self) -> TrainConfig:
+        from aether.core.registry import default_registry
+
+        registry = default_registry()
+        videos = sorted(e.name for e in registry.entries() if e.kind == "modality" and e.spec.role == "video")
+        _known("model.video_codec", self.model.video_codec, videos, "video codec")
+        _known("model.action_encoder", self.model.action_encoder, registry.names("action_encoder"),
+               "action encoder")
+        _known("model.attention", self.model.attention, registry.names("attention_backend"), "attention backend")
+        for name in (self.tasks.probabilities or {}):
+            _known("tasks.probabilities", name, registry.names("task_masking"), "task masking")
+        return self
+
+    @property
+    def tokens_per_frame(self) -> int:
+        """Transformer tokens per latent frame (patch 2)."""
+        h, w = self.data.latent_size
+        return (h // 2) * (w // 2)
+
+
+def _known(field: str, name: str, available: list[str], what: str) -> None:
+    if name not in available:
+        raise ValueError(f"{field}: unknown {what} {name!r}; available: {', '.join(available) or 'none installed'}")
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+
+
+def parse_config(data: dict[str, Any], where: str = "config") -> TrainConfig:
+    """Validate a config mapping; errors name each bad field."""
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_describe(exc)}") from None
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """Read a ``.yaml`` / ``.yml`` / ``.toml`` training config; relative paths stay relative to the cwd."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        elif path.suffix == ".toml":
+            data = tomllib.loads(text)
+        else:
+            raise ConfigError(f"{path}: unknown config type {path.suffix!r}; use .yaml, .yml or .toml")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()} ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of fields, got {type(data).__name__}")
+    return parse_config(data, str(path))
+
+
+def dump_config(config: TrainConfig) -> str:
+    """The config as YAML (what the run folder keeps as ``config.yaml``)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
