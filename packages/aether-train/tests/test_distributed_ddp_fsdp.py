@@ -4,6 +4,7 @@ same global batch: DDP, and FSDP2 (fully_shard per transformer block)."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -42,11 +43,19 @@ def test_two_processes_match_one(single, clips, tmp_path, strategy):
                          export=False, ema_decay=0.5, distributed={"strategy": strategy})
     (tmp_path / "config.yaml").write_text(dump_config(config))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                           "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(AETHER),
-                           "train", str(tmp_path / "config.yaml")],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # its own session, so a hang kills torchrun's workers too instead of leaving them behind
+    launcher = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                                 "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(AETHER),
+                                 "train", str(tmp_path / "config.yaml")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                start_new_session=True)
+    try:
+        _, stderr = launcher.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        _, stderr = launcher.communicate()
+        pytest.fail(f"{strategy} run did not finish in 120 s: {stderr[-3000:]}")
+    assert launcher.returncode == 0, stderr[-3000:]
     for kind in ("model", "ema"):
         trained = ckpt.load_weights(ckpt.checkpoint_dir(config.out, STEPS), ema=kind == "ema")
         assert trained.keys() == single[kind].keys()
