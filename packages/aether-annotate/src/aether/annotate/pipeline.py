@@ -1,0 +1,123 @@
+"""The camera annotation pipeline (SPEC §5): masking, slicing, coarse cameras and refinement, each stage a
+plugin built by name from the registry, run on one clip."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aether.annotate.stages.base import AnnotateError, Cameras, Frames
+from aether.core.clip import Clip
+from aether.core.registry import Registry, default_registry
+
+STAGES = ("masking", "slicing", "coarse", "refine")
+
+
+class AnnotateConfig(BaseModel):
+    """Which plugin runs each stage (method names: ``labels`` for ``masking.labels``, ...; the full plugin
+    name works too) and their options, passed to the plugin's ``build``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    masking: str = "labels"
+    slicing: str = "flow"
+    coarse: str = "pnp"
+    refine: str | None = Field("bundle", description="None skips refinement (the PnP-only baseline)")
+    masking_options: dict[str, Any] = Field(default_factory=dict)
+    slicing_options: dict[str, Any] = Field(default_factory=dict)
+    coarse_options: dict[str, Any] = Field(default_factory=dict)
+    refine_options: dict[str, Any] = Field(default_factory=dict)
+    use_given_K: bool = Field(False, description="keep the clip's K (fixed) instead of estimating intrinsics")
+    max_features: int = Field(2000, ge=10, description="SIFT keypoints per frame (slicing)")
+    max_tracks: int = Field(800, ge=10, description="point tracks alive at once (coarse, refine)")
+    edge_margin: int = Field(5, ge=0, le=50, description="pixels kept clear of depth edges for points")
+
+    @field_validator("masking", "slicing", "coarse", "refine")
+    @classmethod
+    def _method(cls, value: str | None, info) -> str | None:
+        prefix = f"{info.field_name}."
+        return value[len(prefix):] if value is not None and value.startswith(prefix) else value
+
+
+def build_stage(stage: str, method: str, options: dict[str, Any], registry: Registry | None = None):
+    """The stage object of plugin ``<stage>.<method>`` built with ``options``."""
+    if stage not in STAGES:
+        raise AnnotateError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+    try:
+        return (registry or default_registry()).build("annotation_stage", f"{stage}.{method}", **options)
+    except ValueError as exc:  # pydantic's ValidationError of the stage's options
+        raise AnnotateError(f"{stage}.{method}: invalid options: {exc}") from None
+
+
+def _slice_clip(clip: Clip, frames: np.ndarray, cams: Cameras, mask: np.ndarray) -> Clip:
+    """The annotated clip of one slice: original frames ``frames (N,)`` with K and c2w filled."""
+    piece = clip.select(frames)
+    piece.K = np.repeat(cams.K[None], len(frames), 0).astype(np.float32)
+    piece.c2w = cams.c2w.astype(np.float32)
+    piece.dynamic_mask = mask[frames].astype(np.uint8)
+    piece.meta = {**clip.meta, "frames": json.dumps([int(i) for i in frames]), "annotated_by": "aether-annotate"}
+    return piece.validate("annotated slice")
+
+
+def annotate_clip(clip: Clip, config: AnnotateConfig | None = None,
+                  registry: Registry | None = None) -> tuple[list[Clip], dict]:
+    """Annotate one RGB-D clip: one :class:`Clip` per slice (K ``(N, 3, 3)``, c2w ``(N, 4, 4)`` with world =
+    the slice's first frame, meta ``frames`` = its original frame indices as a JSON list) and a JSON-able
+    report: ``status`` (``ok`` / ``no slices``), ``dropped`` ({frame: reason}), ``cuts``, ``slices`` (frames,
+    K, residuals, timings per slice), ``timings``. Raises :class:`AnnotateError` for clips it cannot use."""
+    config = config or AnnotateConfig()
+    clip.require("depth", where="annotation (the pipeline lifts points with the depth)")
+    if config.use_given_K:
+        clip.require("K", where="annotation with use_given_K")
+    stages = {name: build_stage(name, getattr(config, name), getattr(config, f"{name}_options"), registry)
+              for name in STAGES if getattr(config, name) is not None}
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    mask, mask_info = stages["masking"](clip)
+    timings["masking"] = time.perf_counter() - start
+    frames = Frames(clip.rgb, clip.depth, ~mask, np.arange(clip.num_frames), config.max_features, config.max_tracks,
+                    config.edge_margin)
+    start = time.perf_counter()
+    plan = stages["slicing"](frames)
+    timings["slicing"] = time.perf_counter() - start
+    dropped = {int(i): reason for i, reason in plan.dropped.items()}
+    pieces, slices = [], []
+    for positions in plan.slices:
+        part = frames.select(positions)
+        given = clip.K[positions[0]].astype(np.float64) if config.use_given_K else None
+        times = {}
+        start = time.perf_counter()
+        try:
+            cams = stages["coarse"](part, given)
+        except AnnotateError as exc:
+            dropped.update({int(i): f"coarse cameras failed: {exc}" for i in positions})
+            continue
+        times["coarse"] = time.perf_counter() - start
+        if "refine" in stages and cams.registered >= 2:
+            start = time.perf_counter()
+            cams = stages["refine"](part, cams, fix_intrinsics=given is not None)
+            times["refine"] = time.perf_counter() - start
+        kept = np.asarray(positions[:cams.registered])
+        dropped.update({int(i): f"not registered: {cams.reason}" for i in positions[cams.registered:]})
+        if len(kept) < 2:
+            dropped.update({int(i): f"slice too short after registration: {cams.reason}" for i in kept})
+            continue
+        pieces.append(_slice_clip(clip, kept, cams, mask))
+        slices.append({"frames": kept.tolist(), "K": np.round(cams.K, 4).tolist(), **cams.info,
+                       "timings": {k: round(v, 3) for k, v in times.items()}})
+        for key, value in times.items():
+            timings[key] = timings.get(key, 0.0) + value
+    report = {"source": clip.source, "frames": clip.num_frames, "status": "ok" if pieces else "no slices",
+              "frames_kept": int(sum(len(s["frames"]) for s in slices)), "config": config.model_dump(mode="json"),
+              "masking": mask_info, "dropped": {str(k): v for k, v in sorted(dropped.items())}, "cuts": plan.cuts,
+              "slicing_stats": plan.stats, "slices": slices, "timings": {k: round(v, 3) for k, v in timings.items()}}
+    if not pieces:
+        common = Counter(reason.split(" (")[0] for reason in dropped.values()).most_common(1)
+        report["reason"] = f"no usable slice; most frames dropped for: {common[0][0]}" if common else \
+            "no usable slice"
+    return pieces, report
