@@ -1,0 +1,45 @@
+"""Settings of the end-to-end demo, validated."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class DemoConfig(BaseModel):
+    """Sizes are small on purpose: the whole demo has to finish in minutes on 2 CPU cores."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    minutes: float = Field(6.0, gt=0, le=600, description="training time budget")
+    train_clips: int = Field(12, ge=1, le=1000)
+    heldout_clips: int = Field(3, ge=1, le=100)
+    frames: int = Field(17, ge=9, le=41, description="frames per clip (8m+1: 9, 17, 25, 33, 41)")
+    height: int = Field(64, ge=32, le=480, description="model height, a multiple of 16")
+    width: int = Field(96, ge=32, le=720, description="model width, a multiple of 16")
+    fps: float = Field(12.0, gt=0)
+    render_scale: int = Field(2, ge=1, le=8, description="clips are rendered this many times larger than the "
+                              "model size: annotation needs enough SIFT features; training and tasks resize")
+    seed: int = Field(0, ge=0, description="training clips use seeds SEED.., held-out clips SEED+100000..")
+    sample_steps: int = Field(20, ge=1, le=100, description="denoising steps for prediction and planning")
+    annotate: bool = Field(True, description="train on annotated cameras (False: the renderer's exact ones)")
+    progress: bool = True
+
+    @field_validator("frames")
+    @classmethod
+    def _eight_m_plus_one(cls, frames: int) -> int:
+        # one model pass takes an odd number of latent frames (see aether.tasks.pipeline.FRAME_STEP)
+        if (frames - 1) % 8:
+            raise ValueError(f"frames must be 8m+1 (9, 17, 25, 33, 41), got {frames}")
+        return frames
+
+    @field_validator("height", "width")
+    @classmethod
+    def _multiple_of_16(cls, size: int) -> int:
+        # /8 to latents, then the backbone's 2x2 patches
+        if size % 16:
+            raise ValueError(f"height and width must be multiples of 16, got {size}")
+        return size
+
+    @property
+    def heldout_seed(self) -> int:
+        return self.seed + 100_000

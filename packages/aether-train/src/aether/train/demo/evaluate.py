@@ -1,0 +1,90 @@
+"""Score the trained model on a held-out clip next to a trivial baseline for every metric.
+
+- reconstruction (the whole clip observed): depth Abs Rel and δ<1.25 after per-clip scale & shift
+  alignment (the protocol for diffusion depth) vs a constant depth; ATE / RPE after Sim(3) alignment vs
+  a static camera (for which every alignment leaves the spread of the true path around its centroid);
+- prediction (first frame + the true camera path) and planning (first and last frames + the path):
+  PSNR / SSIM of the frames that were not given vs repeating the observation frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aether.codecs.cameras import relative_to_first
+from aether.core.clip import Clip
+from aether.tasks.evaluation.metrics import depth_metrics, pose_metrics, video_metrics
+from aether.tasks.result import TaskResult
+
+# metric -> True when higher is better
+METRICS = {"abs_rel": False, "delta_1": True, "ate": False, "rpe_trans": False, "rpe_rot_deg": False,
+           "psnr": True, "ssim": True}
+TASK_METRICS = {"reconstruction": ("abs_rel", "delta_1", "ate", "rpe_trans", "rpe_rot_deg"),
+                "prediction": ("psnr", "ssim"), "planning": ("psnr", "ssim")}
+
+
+def clip_p_max(clip: Clip) -> float:
+    """The clip's largest disparity ``1 / min depth`` over valid pixels (SPEC §3): the unit of its
+    raymap translations in training."""
+    depth = clip.depth[clip.depth > 0]
+    return float(1.0 / depth.min())
+
+
+def ground_truth_action(clip: Clip) -> tuple[np.ndarray, np.ndarray]:
+    """The clip's cameras as the model was trained to read them: ``c2w (F, 4, 4)`` relative to the first
+    frame with translations times ``p_max`` (so the pipeline's relative-scale raymap matches training),
+    and ``K (F, 3, 3)``."""
+    c2w = relative_to_first(np.asarray(clip.c2w, np.float64))
+    c2w[:, :3, 3] *= clip_p_max(clip)
+    return c2w, np.asarray(clip.K, np.float64)
+
+
+def _pose(c2w_est: np.ndarray, c2w_gt: np.ndarray) -> dict[str, float]:
+    return {key: value for key, value in pose_metrics(c2w_est, c2w_gt).items()
+            if key in ("ate", "rpe_trans", "rpe_rot_deg")}
+
+
+def static_camera_metrics(c2w_gt: np.ndarray) -> dict[str, float]:
+    """ATE / RPE of a camera that never moves, computed in closed form: the best alignment of one point
+    onto the path is its centroid (any scale), and each step misses the true relative motion."""
+    from aether.codecs.trajectory import pose_metrics as codec_pose_metrics
+
+    return {key: float(value) for key, value in
+            codec_pose_metrics(np.tile(np.eye(4), (len(c2w_gt), 1, 1)), c2w_gt, align="se3").items()
+            if key in ("ate", "rpe_trans", "rpe_rot_deg")}
+
+
+def score_reconstruction(result: TaskResult, clip: Clip) -> dict[str, dict[str, float]]:
+    """``{"model": {...}, "baseline": {...}}`` for a reconstruction of the whole ``clip``."""
+    gt_c2w = relative_to_first(np.asarray(clip.c2w, np.float64))
+    depth = {name: depth_metrics(pred, clip.depth, align="scale-shift")
+             for name, pred in (("model", result.depth), ("baseline", np.ones_like(clip.depth)))}
+    return {"model": {"abs_rel": depth["model"]["abs_rel"], "delta_1": depth["model"]["delta_1"],
+                      **_pose(result.c2w, gt_c2w)},
+            "baseline": {"abs_rel": depth["baseline"]["abs_rel"], "delta_1": depth["baseline"]["delta_1"],
+                         **static_camera_metrics(gt_c2w)}}
+
+
+def score_generation(result: TaskResult, clip: Clip, given: list[int]) -> dict[str, dict[str, float]]:
+    """PSNR / SSIM of the frames of ``result`` not in ``given`` (the observed frame indices) against the
+    clip, for the model and for repeating the observation frame."""
+    hidden = [i for i in range(clip.num_frames) if i not in given]
+    repeated = np.repeat(clip.rgb[:1], len(hidden), axis=0)
+    scores = {}
+    for name, video in (("model", result.rgb[hidden]), ("baseline", repeated)):
+        metrics = video_metrics(video, clip.rgb[hidden])
+        scores[name] = {"psnr": metrics["psnr"], "ssim": metrics["ssim"]}
+    return scores
+
+
+def model_wins(scores: dict[str, dict[str, float]]) -> dict[str, bool]:
+    """Per metric, whether the model beat the baseline (strictly)."""
+    return {key: (scores["model"][key] > scores["baseline"][key]) if METRICS[key]
+            else (scores["model"][key] < scores["baseline"][key]) for key in scores["model"]}
+
+
+def mean_scores(per_clip: list[dict[str, dict[str, dict[str, float]]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Average ``[{task: {"model"|"baseline": {metric: value}}}]`` over clips."""
+    return {task: {who: {key: float(np.mean([clip[task][who][key] for clip in per_clip]))
+                         for key in per_clip[0][task][who]} for who in ("model", "baseline")}
+            for task in per_clip[0]}

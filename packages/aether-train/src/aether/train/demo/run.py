@@ -1,0 +1,77 @@
+"""The demo's five stages, run in order and each reused when it already finished."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from aether.core.clip import iter_clip_paths
+from aether.train.demo.config import DemoConfig
+from aether.train.demo.evaluate import mean_scores, model_wins
+from aether.train.demo.stages import run_stage
+
+REPORT = "report.html"
+
+
+def _render(config: DemoConfig, folder: Path) -> dict[str, Any]:
+    from aether.annotate.synthetic import RenderConfig, write_clips
+
+    render = RenderConfig(height=config.height * config.render_scale, width=config.width * config.render_scale,
+                          frames=config.frames, fps=config.fps)
+    train = write_clips(folder / "train", config.train_clips, config.seed, render, progress=config.progress)
+    heldout = write_clips(folder / "heldout", config.heldout_clips, config.heldout_seed, render,
+                          progress=config.progress)
+    return {"train_clips": len(train), "heldout_clips": len(heldout)}
+
+
+def _heldout(config: DemoConfig, model_dir: Path, clips: Path, folder: Path) -> dict[str, Any]:
+    from aether.tasks.pipeline import AetherPipeline
+    from aether.train.demo.heldout import run_heldout_clip
+
+    pipe = AetherPipeline.from_pretrained(model_dir, device="cpu")
+    per_clip = {path.stem: run_heldout_clip(pipe, path, folder / path.stem, config.sample_steps, config.seed,
+                                            config.progress)
+                for path in iter_clip_paths(clips)}
+    scores = mean_scores([clip["scores"] for clip in per_clip.values()])
+    return {"clips": per_clip, "scores": scores,
+            "wins": {task: model_wins(task_scores) for task, task_scores in scores.items()}}
+
+
+def run_demo(out: str | os.PathLike, config: DemoConfig | None = None,
+             log: Callable[[str], None] = print) -> Path:
+    """Run (or resume) the demo into ``out``; return the path of the HTML report."""
+    from aether.train.demo.annotation import annotate_clips, slice_folders
+    from aether.train.demo.report import write_report
+    from aether.train.demo.training import train_model
+
+    config = config or DemoConfig()
+    out = Path(out)
+    stages: dict[str, dict] = {}
+    stages["data"] = run_stage(out, "data", lambda folder: _render(config, folder), log)
+    data = out / "data"
+    if config.annotate:
+        stages["annotate"] = run_stage(out, "annotate", lambda folder: annotate_clips(data / "train", folder,
+                                                                                   config.progress), log)
+        train_clips = slice_folders(out / "annotate" / "clips")
+    else:
+        train_clips = [data / "train"]
+    stages["train"] = run_stage(out, "train", lambda folder: train_model(config, train_clips, folder), log)
+    model_dir = out / "train" / stages["train"]["model"]
+    stages["heldout"] = run_stage(out, "heldout", lambda folder: _heldout(config, model_dir, data / "heldout",
+                                                                          folder), log)
+
+    heldout = stages["heldout"]
+    clips = [{"name": name,
+              "figures": [(out / "heldout" / name / rel, caption) for rel, caption in clip["figures"]],
+              "plots": [(out / "heldout" / name / rel, caption) for rel, caption in clip["plots"]],
+              "scores": clip["scores"]} for name, clip in heldout["clips"].items()]
+    report = write_report(out / REPORT, config=config.model_dump(), stages=stages, scores=heldout["scores"],
+                          annotation=stages.get("annotate", {}).get("accuracy"),
+                          curves_png=out / "train" / stages["train"]["curves"], clips=clips)
+    wins = [f"{task} {metric}" for task, metrics in heldout["wins"].items() for metric, won in metrics.items()
+            if not won]
+    log(f"report: {report}")
+    log("the trained model beats every trivial baseline" if not wins
+        else f"the trivial baseline is still better on: {', '.join(wins)}")
+    return report

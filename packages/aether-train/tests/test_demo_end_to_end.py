@@ -1,0 +1,79 @@
+"""`aether demo` end to end on a very small budget: every stage's output, the report in headless
+Chromium (images and videos load), and resuming instead of starting over."""
+
+import json
+import shutil
+
+import pytest
+from aether.core.cli import main
+from aether.train.demo.config import DemoConfig
+from aether.train.demo.run import run_demo
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SMALL = DemoConfig(minutes=0.1, train_clips=3, heldout_clips=1, frames=9, sample_steps=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    lines: list[str] = []
+    report = run_demo(out, SMALL, log=lines.append)
+    return out, report, lines
+
+
+def test_every_stage_leaves_its_outputs(demo):
+    out, report, lines = demo
+    assert [line for line in lines if line.endswith("running")] == [
+        f"[{stage}] running" for stage in ("data", "annotate", "train", "heldout")]
+    assert len(list((out / "data" / "train").glob("*.safetensors"))) == 3
+    annotate = json.loads((out / "annotate" / "stage.json").read_text())
+    assert set(annotate["clips"]) == {"clip_0000", "clip_0001", "clip_0002"}
+    train = json.loads((out / "train" / "stage.json").read_text())
+    assert (out / "train" / train["model"] / "transformer" / "config.json").is_file()
+    heldout = json.loads((out / "heldout" / "stage.json").read_text())
+    assert set(heldout["scores"]) == {"reconstruction", "prediction", "planning"}
+    for task in ("reconstruction", "prediction", "planning"):
+        manifest = json.loads((out / "heldout" / "clip_0000" / task / "result.json").read_text())
+        assert manifest["num_frames"] == SMALL.frames and (manifest["height"], manifest["width"]) == (64, 96)
+    html = report.read_text()
+    assert html.count("<video") == 4 and "data:video/mp4;base64," in html and "trivial baseline" in html
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (.ci/run installs it)")
+def test_report_renders_in_headless_chromium(demo, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    _, report, _ = demo
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(report.resolve().as_uri())
+            page.wait_for_function("Array.from(document.querySelectorAll('video'))"
+                                   ".every(v => v.readyState >= 1 || v.error)", timeout=30_000)
+            videos = page.evaluate("Array.from(document.querySelectorAll('video'))"
+                                   ".map(v => [v.readyState, v.videoWidth, v.error && v.error.code])")
+            images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert len(videos) == 4 and all(state >= 1 and width == 96 and error is None for state, width, error in videos)
+    assert len(images) >= 3 and all(done and width > 0 for done, width in images)
+    assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_running_again_reuses_finished_stages(demo):
+    out, report, _ = demo
+    scores = (out / "heldout" / "clip_0000" / "scores.json").stat().st_mtime_ns
+    (out / "heldout" / "stage.json").unlink()  # as if interrupted after the clip, before the stage ended
+    lines: list[str] = []
+    assert run_demo(out, SMALL, log=lines.append) == report
+    assert [line for line in lines if line.endswith("running")] == ["[heldout] running"]
+    assert (out / "heldout" / "clip_0000" / "scores.json").stat().st_mtime_ns == scores  # not recomputed
+
+
+def test_bad_option_is_a_one_line_error(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "o"), "--minutes", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--minutes" in err[0]
