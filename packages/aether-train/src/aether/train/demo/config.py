@@ -10,8 +10,8 @@ class DemoConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    minutes: float = Field(6.0, gt=0, le=600, description="training time budget")
-    train_clips: int = Field(12, ge=1, le=1000)
+    minutes: float = Field(8.0, gt=0, le=600, description="training time budget")
+    train_clips: int = Field(24, ge=1, le=1000)
     heldout_clips: int = Field(3, ge=1, le=100)
     frames: int = Field(17, ge=9, le=41, description="frames per clip (8m+1: 9, 17, 25, 33, 41)")
     height: int = Field(64, ge=32, le=480, description="model height, a multiple of 16")
@@ -20,7 +20,10 @@ class DemoConfig(BaseModel):
     render_scale: int = Field(2, ge=1, le=8, description="clips are rendered this many times larger than the "
                               "model size: annotation needs enough SIFT features; training and tasks resize")
     seed: int = Field(0, ge=0, description="training clips use seeds SEED.., held-out clips SEED+100000..")
-    sample_steps: int = Field(20, ge=1, le=100, description="denoising steps for prediction and planning")
+    # A model trained for minutes samples best with few steps and no CFG (measured on held-out clips after
+    # 1500 steps: PSNR 15.3 dB with 20 steps at CFG 3.0, 16.4 at CFG 1.0, 16.8 with 4 steps at CFG 1.0).
+    sample_steps: int = Field(4, ge=1, le=100, description="denoising steps for prediction and planning")
+    guidance: float = Field(1.0, ge=0, description="CFG weight for prediction and planning; <= 1 turns CFG off")
     annotate: bool = Field(True, description="train on annotated cameras (False: the renderer's exact ones)")
     progress: bool = True
 

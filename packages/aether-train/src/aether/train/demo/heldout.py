@@ -29,18 +29,17 @@ def at_model_size(clip: Clip, height: int, width: int) -> Clip:
     return Clip(rgb=rgb, depth=depth, K=K, c2w=clip.c2w, fps=clip.fps, source=clip.source)
 
 
-def run_heldout_clip(pipe, clip_path: Path, out: Path, sample_steps: int, seed: int,
-                     progress: bool) -> dict[str, Any]:
+def run_heldout_clip(pipe, clip_path: Path, out: Path, generate: SamplingConfig) -> dict[str, Any]:
     """Reconstruct the clip, predict it from its first frame and plan it from its first to its last frame,
-    both along its true camera path (cameras smoothed); write each task's outputs into ``out/<task>/`` and return
+    both along its true camera path and sampled with ``generate`` (reconstruction passes with the task's
+    defaults), cameras smoothed; write each task's outputs into ``out/<task>/`` and return
     ``{"scores": {task: {"model"|"baseline": {...}}}, "figures": [...], "plots": [...]}`` (paths relative
     to ``out``). A clip whose ``out/scores.json`` exists is not run again."""
     if (out / SCORES).is_file():
         return json.loads((out / SCORES).read_text())
     clip = at_model_size(load_clip(clip_path), pipe.height, pipe.width)
     gt_c2w = relative_to_first(np.asarray(clip.c2w, np.float64))
-    quick = SamplingConfig(seed=seed, progress=progress)
-    generate = SamplingConfig(steps=sample_steps, seed=seed, progress=progress)
+    quick = SamplingConfig(seed=generate.seed, progress=generate.progress)
     action = pipe.action_from_cameras(*ground_truth_action(clip))
 
     # cameras are smoothed as the field's post-processing does (SPEC §7), for the model only

@@ -27,11 +27,13 @@ def _render(config: DemoConfig, folder: Path) -> dict[str, Any]:
 
 def _heldout(config: DemoConfig, model_dir: Path, clips: Path, folder: Path) -> dict[str, Any]:
     from aether.tasks.pipeline import AetherPipeline
+    from aether.tasks.sampling import SamplingConfig
     from aether.train.demo.heldout import run_heldout_clip
 
     pipe = AetherPipeline.from_pretrained(model_dir, device="cpu")
-    per_clip = {path.stem: run_heldout_clip(pipe, path, folder / path.stem, config.sample_steps, config.seed,
-                                            config.progress)
+    generate = SamplingConfig(steps=config.sample_steps, guidance=config.guidance, seed=config.seed,
+                              progress=config.progress)
+    per_clip = {path.stem: run_heldout_clip(pipe, path, folder / path.stem, generate)
                 for path in iter_clip_paths(clips)}
     scores = mean_scores([clip["scores"] for clip in per_clip.values()])
     return {"clips": per_clip, "scores": scores,
