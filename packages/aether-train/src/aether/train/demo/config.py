@@ -10,8 +10,8 @@ class DemoConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    minutes: float = Field(8.0, gt=0, le=600, description="training time budget")
-    train_clips: int = Field(24, ge=1, le=1000)
+    minutes: float = Field(10.0, gt=0, le=600, description="training time budget")
+    train_clips: int = Field(40, ge=1, le=1000)
     heldout_clips: int = Field(3, ge=1, le=100)
     frames: int = Field(17, ge=9, le=41, description="frames per clip (8m+1: 9, 17, 25, 33, 41)")
     height: int = Field(64, ge=32, le=480, description="model height, a multiple of 16")

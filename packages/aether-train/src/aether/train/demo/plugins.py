@@ -9,12 +9,15 @@ from aether.core.specs import CommandSpec
 
 
 def _demo_command(parser: argparse.ArgumentParser):
+    from aether.train.demo.config import DemoConfig
+
+    default = {name: field.default for name, field in DemoConfig.model_fields.items()}
     parser.add_argument("--out", default="demo-out", help="folder for every stage and report.html "
                         "(an existing one is resumed: finished stages are reused)")
-    parser.add_argument("--minutes", type=float, help="training time budget (default 6)")
-    parser.add_argument("--train-clips", type=int, help="synthetic training clips (default 12)")
-    parser.add_argument("--heldout-clips", type=int, help="held-out clips (default 3)")
-    parser.add_argument("--seed", type=int, help="seed of the training clips (default 0)")
+    parser.add_argument("--minutes", type=float, help=f"training time budget (default {default['minutes']})")
+    parser.add_argument("--train-clips", type=int, help=f"synthetic training clips (default {default['train_clips']})")
+    parser.add_argument("--heldout-clips", type=int, help=f"held-out clips (default {default['heldout_clips']})")
+    parser.add_argument("--seed", type=int, help=f"seed of the training clips (default {default['seed']})")
     parser.add_argument("--no-annotate", action="store_true",
                         help="train on the renderer's exact cameras instead of annotated ones")
 
@@ -22,7 +25,6 @@ def _demo_command(parser: argparse.ArgumentParser):
         from pydantic import ValidationError
 
         from aether.core.errors import AetherError
-        from aether.train.demo.config import DemoConfig
         from aether.train.demo.run import run_demo
 
         options = {"minutes": args.minutes, "train_clips": args.train_clips, "heldout_clips": args.heldout_clips,
