@@ -8,17 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from aether.codecs.errors import CodecError
+from aether.codecs.errors import CodecError, with_batch
 
 MIN_DISPARITY = 1e-3  # decoded p' is clipped to [1e-3, 1]: relative depth in [1, 1000]
-
-
-def _batched(x: torch.Tensor, ndim: int, name: str) -> tuple[torch.Tensor, bool]:
-    if x.dim() == ndim - 1:
-        return x.unsqueeze(0), True
-    if x.dim() != ndim:
-        raise CodecError(f"{name} must have {ndim} or {ndim - 1} dims, got shape {tuple(x.shape)}")
-    return x, False
 
 
 def encode(depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,7 +18,7 @@ def encode(depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     Unbatched ``(F, H, W)`` gives ``(F, 3, H, W)`` and a scalar ``p_max``.
     """
-    d, squeeze = _batched(depth, 4, "depth")
+    d, squeeze = with_batch(depth, 4, "depth")
     if torch.isnan(d).any():
         raise CodecError("depth holds NaN values; mark invalid pixels with 0 instead")
     valid = (d > 0) & torch.isfinite(d)
@@ -42,7 +34,7 @@ def encode(depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def decode(video: torch.Tensor, p_max: torch.Tensor | float | None = None) -> torch.Tensor:
     """``video (B, F, 3, H, W)`` -> depth ``(B, F, H, W)``: metric with ``p_max (B,)``, else relative
     (in units of the nearest depth). Unbatched ``(F, 3, H, W)`` gives ``(F, H, W)``."""
-    v, squeeze = _batched(video, 5, "depth video")
+    v, squeeze = with_batch(video, 5, "depth video")
     if v.shape[2] != 3:
         raise CodecError(f"depth video needs 3 channels at dim -3, got {v.shape[2]}")
     if not torch.isfinite(v).all():

@@ -1,7 +1,20 @@
-"""The one error type the codecs raise on bad input."""
+"""The one error type the codecs raise on bad input, and the input-batching check they share."""
+
+import torch
 
 from aether.core.errors import AetherError
 
 
 class CodecError(AetherError, ValueError):
     """Bad codec input: wrong shape, non-finite values, invalid camera, unknown option."""
+
+
+def with_batch(x: torch.Tensor, ndim: int, name: str) -> tuple[torch.Tensor, bool]:
+    """``x`` with a leading batch dim (``ndim`` dims in all), and whether one was added: codecs take
+    batched ``(B, ...)`` or unbatched input and return the same batching."""
+    if x.dim() == ndim - 1:
+        return x.unsqueeze(0), True
+    if x.dim() != ndim:
+        raise CodecError(f"{name} must have {ndim} dims (batched) or {ndim - 1}, got shape {tuple(x.shape)}")
+    return x, False
+

@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 
 from aether.codecs.cameras import check_cameras
-from aether.codecs.errors import CodecError
+from aether.codecs.errors import CodecError, with_batch
 from aether.core.kernels.raymap_reference import (DOWNSAMPLE, GROUP, S_RAY, latent_pixel_coords,
                                                  pack_reference, raymap_reference, signed_expm1,
                                                  unpack_reference)
@@ -25,14 +25,6 @@ CHANNELS = 6
 def _check_size(height: int, width: int) -> None:
     if height <= 0 or width <= 0 or height % DOWNSAMPLE or width % DOWNSAMPLE:
         raise CodecError(f"height and width must be positive multiples of {DOWNSAMPLE}, got {height}x{width}")
-
-
-def _batch(x: torch.Tensor, ndim: int, name: str) -> tuple[torch.Tensor, bool]:
-    if x.dim() == ndim - 1:
-        return x.unsqueeze(0), True
-    if x.dim() != ndim:
-        raise CodecError(f"{name} must have {ndim} dims (batched) or {ndim - 1}, got {tuple(x.shape)}")
-    return x, False
 
 
 def _p_max(p_max: torch.Tensor | float | None, B: int, ref: torch.Tensor) -> torch.Tensor | None:
@@ -51,7 +43,7 @@ def _cameras(c2w: torch.Tensor, K: torch.Tensor, height: int, width: int,
              where: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """Validated batched ``c2w (B, F, 4, 4)``, ``K`` in c2w's dtype, and whether the input was unbatched."""
     _check_size(height, width)
-    poses, squeeze = _batch(c2w, 4, "c2w")
+    poses, squeeze = with_batch(c2w, 4, "c2w")
     intr = K.unsqueeze(0) if squeeze else K
     check_cameras(poses, intr, where)
     return poses, intr.to(poses.dtype), squeeze
@@ -79,7 +71,7 @@ def _check_layout(layout: str) -> None:
 def pack(raymap: torch.Tensor, layout: Layout = "strided") -> torch.Tensor:
     """``(B, F, C, h, w)`` with ``F = 4k+1`` -> ``(B, k+1, 4C, h, w)`` (SPEC §4 packing)."""
     _check_layout(layout)
-    x, squeeze = _batch(raymap, 5, "raymap")
+    x, squeeze = with_batch(raymap, 5, "raymap")
     _check_frames(x.shape[1])
     out = pack_reference(x, layout)
     return out[0] if squeeze else out
@@ -88,7 +80,7 @@ def pack(raymap: torch.Tensor, layout: Layout = "strided") -> torch.Tensor:
 def unpack(packed: torch.Tensor, layout: Layout = "strided") -> torch.Tensor:
     """Exact inverse of :func:`pack`: ``(B, T, 4C, h, w)`` -> ``(B, 4T-3, C, h, w)``."""
     _check_layout(layout)
-    x, squeeze = _batch(packed, 5, "packed raymap")
+    x, squeeze = with_batch(packed, 5, "packed raymap")
     if x.shape[2] % GROUP:
         raise CodecError(f"packed raymap channels must be a multiple of {GROUP}, got {x.shape[2]}")
     out = unpack_reference(x, layout)
@@ -168,7 +160,7 @@ def decode(raymap: torch.Tensor, height: int, width: int, p_max: torch.Tensor | 
     ``released`` is the published heuristic. Translations are relative when ``p_max`` is None.
     """
     _check_size(height, width)
-    x, squeeze = _batch(raymap, 5, "raymap")
+    x, squeeze = with_batch(raymap, 5, "raymap")
     B, n, C, h, w = x.shape
     if C != CHANNELS or (h, w) != (height // DOWNSAMPLE, width // DOWNSAMPLE):
         raise CodecError(f"raymap must be (B, F, 6, {height // DOWNSAMPLE}, {width // DOWNSAMPLE}) for a "
