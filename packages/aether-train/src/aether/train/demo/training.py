@@ -32,7 +32,8 @@ def train_config(config: DemoConfig, clips: list[Path], out: Path, steps: int) -
                         width=config.width),
         model=ModelConfig(init="tiny", video_codec="pixel",
                           tiny={**BACKBONE, "sample_height": h, "sample_width": w, "sample_frames": config.frames}),
-        optim=OptimConfig(lr=1e-3, warmup=0.05, weight_decay=0.0))
+        # peak lr 2e-3: 1920 steps at 1e-3 / 2e-3 / 3e-3 gave held-out prediction PSNR 18.27 / 18.54 / 18.51 dB
+        optim=OptimConfig(lr=2e-3, warmup=0.05, weight_decay=0.0))
 
 
 def _planned_steps(config: DemoConfig, clips: list[Path], folder: Path) -> int:
