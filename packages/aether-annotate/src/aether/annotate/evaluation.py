@@ -111,7 +111,7 @@ def score(run: MethodRun, clip: Clip) -> dict:
 
 
 # --------------------------------------------------------------------------- methods
-def _slice_frames(piece: Clip, index: int, report: dict, total: int) -> np.ndarray:
+def slice_frames(piece: Clip, index: int, report: dict, total: int) -> np.ndarray:
     """Original frame indices of annotated slice ``index``: slice meta ``frames`` (JSON list), else the
     report's ``slices[index]["frames"]``, else all frames when the slice is as long as the clip."""
     frames = piece.meta.get("frames")
@@ -154,7 +154,7 @@ def run_pipeline(clip: Clip, config=None, overrides: dict | None = None) -> Meth
         blind = Clip(rgb=clip.rgb, fps=clip.fps, depth=clip.depth, K=given_k, dynamic_mask=None, source=clip.source,
                      extras=dict(clip.extras), meta=dict(clip.meta))
         pieces, report = annotate_clip(blind, cfg)
-        return [CameraEstimate(_slice_frames(p, i, report, clip.num_frames), p.c2w, p.K)
+        return [CameraEstimate(slice_frames(p, i, report, clip.num_frames), p.c2w, p.K)
                 for i, p in enumerate(pieces) if p.c2w is not None and p.K is not None]
     return _timed(method)
 

@@ -7,14 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from aether.annotate.batch import REPORT, annotate_dir
-from aether.annotate.evaluation import SUMMARY_KEYS, CameraEstimate, MethodRun, score
+from aether.annotate.evaluation import CameraEstimate, MethodRun, score, slice_frames, summarize
 from aether.core.clip import iter_clip_paths, load_clip
-
-ACCURACY_KEYS = ("rot_err_deg", "ate_pct", "focal_err_pct", "coverage", "seconds_per_frame")
-
 
 def slice_folders(annotated: Path) -> list[Path]:
     """The per-clip folders of annotated slices (``annotated/<clip>/slice_*.safetensors``) that hold any."""
@@ -27,22 +22,18 @@ def score_annotated(clip_path: Path, folder: Path) -> dict[str, Any]:
     report = json.loads((folder / REPORT).read_text())
     if report.get("status") == "failed":
         return {"error": report.get("error", "annotation failed")}
-    estimates = []
-    for path in sorted(folder.glob("slice_*.safetensors")):
-        piece = load_clip(path)
-        estimates.append(CameraEstimate(np.asarray(json.loads(piece.meta["frames"]), np.int64), piece.c2w, piece.K))
+    pieces = [load_clip(path) for path in sorted(folder.glob("slice_*.safetensors"))]
+    estimates = [CameraEstimate(slice_frames(piece, i, report, clip.num_frames), piece.c2w, piece.K)
+                 for i, piece in enumerate(pieces)]
     seconds = float(sum(report.get("timings", {}).values()))
     return score(MethodRun(estimates, seconds), clip)
 
 
 def annotate_clips(clips: Path, folder: Path, progress: bool = True) -> dict[str, Any]:
-    """Annotate every clip of ``clips`` into ``folder/clips/<clip>/`` (resumable) and return the median
-    accuracy over clips (``accuracy``: rotation error in degrees, ATE in % of the path, focal error in %,
-    coverage, seconds per frame) and the per-clip scores."""
+    """Annotate every clip of ``clips`` into ``folder/clips/<clip>/`` (resumable) and return the medians
+    over clips as the evaluation summarises them (``accuracy``: rotation error in degrees, ATE in % of the
+    path, RPE, focal error in %, coverage, seconds per frame, clips and failures) and the per-clip scores."""
     annotate_dir(clips, folder / "clips", progress=progress)
     per_clip = {path.stem: score_annotated(path, folder / "clips" / path.stem) for path in iter_clip_paths(clips)}
-    scored = [s for s in per_clip.values() if s.get("error") is None]
-    medians = {key: float(np.median([s[key] for s in scored if s.get(key) is not None]))
-               for key in ACCURACY_KEYS if key in SUMMARY_KEYS and any(s.get(key) is not None for s in scored)}
-    medians.update(clips=len(scored), failed=len(per_clip) - len(scored))
-    return {"accuracy": {"our pipeline (median)": medians}, "clips": per_clip}
+    summary = summarize({name: {"methods": {"ours": scores}} for name, scores in per_clip.items()})
+    return {"accuracy": {"our pipeline (median)": summary["ours"]}, "clips": per_clip}

@@ -13,6 +13,7 @@ from aether.core.atomic import write_json
 from aether.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
 from aether.train.demo.config import DemoConfig
 from aether.train.demo.report import plot_curves
+from aether.train.runlog import read_log
 
 # A token carries a 2x2 patch of 56 output channels (224 values): a width of 384 leaves room for them
 # (128 could not even copy the colour condition through); about 4 steps/s of 4 examples on 2 cores.
@@ -61,9 +62,8 @@ def train_model(config: DemoConfig, clips: list[Path], folder: Path) -> dict[str
 
     run = folder / "run"
     result = train(train_config(config, clips, run, _planned_steps(config, clips, folder)), resume=True)
-    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     history: dict[str, list[tuple[int, float]]] = {}
-    for record in records:
+    for record in read_log(run / "log.jsonl"):
         for task, loss in record.get("tasks", {}).items():
             history.setdefault(task, []).append((record["step"], loss))
     plot_curves(folder / "curves.png", history)
