@@ -126,6 +126,8 @@ def codec_sets():
     except PluginError:
         return
     yield pytest.param(real, id="real-codecs")
+    # the paper text's packing, which a model trained from scratch may use
+    yield pytest.param((real[0], real[1], type(real[2])(layout="consecutive")), id="real-codecs-consecutive")
 
 
 @pytest.fixture(params=list(codec_sets()))
@@ -236,3 +238,16 @@ def test_bf16_model_inputs_give_the_same_geometry_to_bf16_precision(codecs):
     assert backbone.calls[0][0].dtype == torch.bfloat16
     np.testing.assert_allclose(result.depth, depth / depth.min(), rtol=0.05)
     np.testing.assert_allclose(result.c2w, c2w, atol=0.05)
+
+
+def test_a_raymap_is_packed_the_way_the_models_action_encoder_packs(codecs):
+    rgb, depth, c2w, K = scene(9)
+    pipe, _ = known_pipeline(rgb, depth, c2w, K, codecs)
+    if not hasattr(codecs[2], "layout"):
+        with pytest.raises(TaskInputError, match="does not read raymaps"):
+            pipe.action_from_raymap(np.zeros((9, 6, H // 8, W // 8), np.float32))
+        return
+    from aether.codecs import raymap as raymap_codec
+
+    unpacked = raymap_codec.encode(torch.from_numpy(c2w).float(), torch.from_numpy(K).float(), H, W).numpy()
+    torch.testing.assert_close(pipe.action_from_raymap(unpacked), pipe.action_from_cameras(c2w, K))

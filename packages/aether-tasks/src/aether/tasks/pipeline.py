@@ -199,7 +199,12 @@ class AetherPipeline:
         if raymap.ndim != 4 or raymap.shape[1:] != (6, h, w):
             raise TaskInputError(f"raymap must be (F, 6, {h}, {w}) for this model, got {raymap.shape}")
         check_frame_count(len(raymap), "the raymap")
-        return raymap_codec.pack(torch.from_numpy(raymap)[None].to(self.device)).to(self.dtype)
+        layout = getattr(self.action_encoder, "layout", None)
+        if layout is None:
+            raise TaskInputError(f"this model's action encoder ({type(self.action_encoder).__name__}) does not "
+                                 "read raymaps; give the trajectory as camera poses (a TUM file) instead")
+        # packed the way this model's encoder packs (the release: strided)
+        return raymap_codec.pack(torch.from_numpy(raymap)[None].to(self.device), layout).to(self.dtype)
 
     def sample(self, task: str, observed: torch.Tensor | None, num_latent_frames: int, fps: float,
                action: torch.Tensor | None = None, config: SamplingConfig | None = None) -> torch.Tensor:
