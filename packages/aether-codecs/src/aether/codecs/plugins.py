@@ -23,13 +23,14 @@ class DisparityCodec(DepthCodec):
 
 
 class RaymapEncoder(ActionEncoder):
-    """SPEC §4 raymap, packed to ``(B, T, 24, h, w)``; decode unpacks and fits cameras."""
+    """SPEC §4 raymap, packed to ``(B, T, 24, h, w)``; decode unpacks and fits cameras, by default with
+    one set of intrinsics per clip (each batch element is one clip from one camera)."""
 
-    def __init__(self, layout: str = "strided", method: str = "lstsq") -> None:
+    def __init__(self, layout: str = "strided", method: str = "lstsq", shared_intrinsics: bool = True) -> None:
         if layout not in ("strided", "consecutive") or method not in ("lstsq", "released"):
             raise CodecError(f"raymap encoder: layout must be 'strided' or 'consecutive' and method "
                              f"'lstsq' or 'released', got {layout!r} and {method!r}")
-        self.layout, self.method = layout, method
+        self.layout, self.method, self.shared_intrinsics = layout, method, shared_intrinsics
 
     def encode(self, c2w: torch.Tensor, K: torch.Tensor, height: int, width: int,
                p_max: torch.Tensor | None = None) -> torch.Tensor:
@@ -37,7 +38,8 @@ class RaymapEncoder(ActionEncoder):
 
     def decode(self, action: torch.Tensor, height: int, width: int,
                p_max: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        return raymap.decode(raymap.unpack(action, self.layout), height, width, p_max, self.method)
+        return raymap.decode(raymap.unpack(action, self.layout), height, width, p_max, self.method,
+                             self.shared_intrinsics)
 
 
 def _pixel(**options):

@@ -152,12 +152,32 @@ def _fit_released(dirs: torch.Tensor, height: int, width: int) -> tuple[torch.Te
     return torch.stack([x, y, z], -1), _intrinsics(focal, focal, cx, cy)
 
 
+def _fit_rotations(dirs: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """``dirs (N, 3, h, w)``, ``K (N, 3, 3)`` -> the proper rotations ``R (N, 3, 3)`` minimising
+    ``sum |d - R K^-1 [u v 1]|^2`` over the grid (orthogonal Procrustes, SVD with a det correction)."""
+    vv, uu = torch.meshgrid(*latent_pixel_coords(*dirs.shape[-2:], dirs.dtype, dirs.device), indexing="ij")
+    pixels = torch.stack([uu, vv, torch.ones_like(uu)], -1).reshape(-1, 3)         # (P, 3)
+    rays = pixels @ torch.linalg.inv(K).transpose(1, 2)                             # (N, P, 3) camera rays
+    U, _, Vh = torch.linalg.svd(dirs.flatten(2) @ rays)                            # (N, 3, 3) cross-covariance
+    U[:, :, 2] *= torch.sign(torch.linalg.det(U @ Vh)).unsqueeze(-1)
+    return U @ Vh
+
+
+def _share_intrinsics(K: torch.Tensor) -> torch.Tensor:
+    """``K (B, F, 3, 3)`` -> every frame's K replaced by the clip's per-entry median (robust to frames a
+    generated raymap got wrong)."""
+    return K.median(dim=1, keepdim=True).values.expand_as(K).contiguous()
+
+
 def decode(raymap: torch.Tensor, height: int, width: int, p_max: torch.Tensor | float | None = None,
-           method: Method = "lstsq") -> tuple[torch.Tensor, torch.Tensor]:
+           method: Method = "lstsq", shared_intrinsics: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Raymap ``(B, F, 6, h, w)`` -> ``c2w (B, F, 4, 4)``, ``K (B, F, 3, 3)`` (input dtype; fits in float64).
 
     ``lstsq`` fits rotation, fx, fy, cx, cy to every direction (exact on a clean raymap);
     ``released`` is the published heuristic. Translations are relative when ``p_max`` is None.
+    ``shared_intrinsics`` (one camera filmed the clip) takes the median of the frames' intrinsics and
+    refits each rotation to every direction under it; still exact on a clean raymap, and on a generated
+    one far less noisy than a rotation from one frame's own intrinsics (a QR of a 3x3 fit).
     """
     _check_size(height, width)
     x, squeeze = with_batch(raymap, 5, "raymap")
@@ -173,6 +193,9 @@ def decode(raymap: torch.Tensor, height: int, width: int, p_max: torch.Tensor | 
     x64 = x.double()
     dirs = x64[:, :, :3].reshape(B * n, 3, h, w)
     R, K = fit(dirs, height, width)
+    if shared_intrinsics:
+        K = _share_intrinsics(K.reshape(B, n, 3, 3)).reshape(B * n, 3, 3)
+        R = _fit_rotations(dirs, K)
     scale = _p_max(p_max, B, x64)
     scale = S_RAY * (torch.ones(B, dtype=x64.dtype, device=x.device) if scale is None else scale)
     t = signed_expm1(x64[:, :, 3:].mean((3, 4))) / scale.view(B, 1, 1)
