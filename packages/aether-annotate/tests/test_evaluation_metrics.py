@@ -142,3 +142,32 @@ def test_colmap_baseline_recovers_a_rendered_trajectory():
     assert result["error"] is None, result["error"]
     assert result["coverage"] >= 0.8 and result["rot_err_deg"] < 1.0 and result["ate_pct"] < 3.0
     assert result["focal_err_pct"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_evaluate_dir_reads_a_written_annotation_instead_of_running_again(tmp_path, monkeypatch):
+    import aether.annotate.evaluation as evaluation
+
+    def no_second_run(*args, **kwargs):
+        raise AssertionError("the pipeline ran again")
+
+    monkeypatch.setattr(evaluation, "run_pipeline", no_second_run)
+    truth = _clip_with_cameras(10)
+    save_clip(truth, tmp_path / "clips" / "a.safetensors")
+    save_clip(truth, tmp_path / "clips" / "b.safetensors")
+    written = tmp_path / "annotated"
+    # a: two slices as annotate_dir writes them (frames in the slice meta, then in the report); b: failed
+    save_clip(replace(truth.select(slice(0, 6)), meta={"frames": json.dumps(list(range(6)))}),
+              written / "a" / "slice_000.safetensors")
+    save_clip(truth.select(slice(6, 10)), written / "a" / "slice_001.safetensors")
+    (written / "a" / "report.json").write_text(json.dumps(
+        {"status": "ok", "slices": [{}, {"frames": [6, 7, 8, 9]}], "timings": {"coarse": 1.5, "refine": 0.5}}))
+    (written / "b").mkdir()
+    (written / "b" / "report.json").write_text(json.dumps({"status": "failed", "error": "too dark"}))
+    report = evaluate_dir(tmp_path / "clips", methods=("ours",), progress=False, annotated=written)
+    a = report["clips"]["a.safetensors"]["methods"]["ours"]
+    assert a["error"] is None and (a["coverage"], a["slices"], a["seconds"]) == (1.0, 2, 2.0)
+    assert a["rot_err_deg"] < 1e-4 and a["focal_err_pct"] < 1e-4
+    assert report["clips"]["b.safetensors"]["methods"]["ours"]["error"] == "too dark"
+    assert report["summary"]["ours"]["failed"] == 1
+    missing = evaluate_dir(tmp_path / "clips", methods=("ours",), progress=False, annotated=tmp_path / "nothing")
+    assert "annotate the clip first" in missing["clips"]["a.safetensors"]["error"]

@@ -6,11 +6,13 @@ import shutil
 
 import pytest
 from aether.core.cli import main
+from aether.core.clip import load_clip
 from aether.train.demo.config import DemoConfig
 from aether.train.demo.run import run_demo
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SMALL = DemoConfig(minutes=0.1, train_clips=3, heldout_clips=1, frames=9, sample_steps=2, progress=False)
+SMALL = DemoConfig(minutes=0.1, train_clips=3, clip_frames=13, heldout_clips=1, frames=9, sample_steps=2,
+                   progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +23,19 @@ def demo(tmp_path_factory):
     return out, report, lines
 
 
+def test_training_clips_must_hold_a_window():
+    with pytest.raises(ValueError, match="clip_frames \\(9\\) must be at least frames \\(17\\)"):
+        DemoConfig(clip_frames=9, frames=17)
+
+
 def test_every_stage_leaves_its_outputs(demo):
     out, report, lines = demo
     assert [line for line in lines if line.endswith("running")] == [
         f"[{stage}] running" for stage in ("data", "annotate", "train", "heldout")]
     assert len(list((out / "data" / "train").glob("*.safetensors"))) == 3
+    # training clips are longer than a window (windows vary); a held-out clip is one window
+    assert load_clip(out / "data" / "train" / "clip_0000.safetensors").num_frames == 13
+    assert load_clip(out / "data" / "heldout" / "clip_0000.safetensors").num_frames == 9
     annotate = json.loads((out / "annotate" / "stage.json").read_text())
     assert set(annotate["clips"]) == {"clip_0000", "clip_0001", "clip_0002"}
     train = json.loads((out / "train" / "stage.json").read_text())

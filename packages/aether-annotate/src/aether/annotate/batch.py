@@ -18,6 +18,11 @@ from aether.core.errors import AetherError
 REPORT = "report.json"
 
 
+def clip_folder(out: str | os.PathLike, clip_path: Path) -> Path:
+    """Where the outputs of the clip file or frame folder ``clip_path`` go under ``out``."""
+    return Path(out) / clip_path.name.removesuffix(".safetensors")
+
+
 def annotate_dir(path: str | os.PathLike, out: str | os.PathLike, config: AnnotateConfig | None = None,
                  progress: bool = True) -> dict:
     """Annotate the clip ``path`` or every clip of the folder ``path`` into ``out``. Returns
@@ -26,7 +31,7 @@ def annotate_dir(path: str | os.PathLike, out: str | os.PathLike, config: Annota
     out = Path(out)
     summary: dict[str, dict] = {}
     for clip_path in tqdm(iter_clip_paths(path), desc="annotate", unit="clip", disable=not progress):
-        target = out / clip_path.name.removesuffix(".safetensors")
+        target = clip_folder(out, clip_path)
         if (target / REPORT).exists():
             report, skipped = json.loads((target / REPORT).read_text()), True
         else:

@@ -35,8 +35,9 @@ def annotate_command(parser: argparse.ArgumentParser):
             from aether.annotate.evaluation import evaluate_dir
 
             methods = ("ours", "pnp") + (("colmap",) if importlib.util.find_spec("pycolmap") else ())
+            # "ours" is scored from the annotation just written, not run a second time
             report = evaluate_dir(args.path, args.out, config, methods, progress=not args.no_progress,
-                                  known_intrinsics=args.use_given_K)
+                                  annotated=args.out, known_intrinsics=args.use_given_K)
             for method, entry in report["summary"].items():
                 values = ", ".join(f"{k} {v:.3f}" for k, v in entry.items() if isinstance(v, float))
                 print(f"eval {method}: {entry['clips']} clips, {entry['failed']} failed; medians: {values}")

@@ -218,15 +218,36 @@ def run_colmap(clip: Clip, known_intrinsics: bool = False, use_masks: bool = Tru
     return _timed(method)
 
 
+def read_annotation(clip: Clip, folder: str | os.PathLike) -> MethodRun:
+    """What :func:`aether.annotate.batch.annotate_dir` wrote for ``clip`` into ``folder`` (``report.json``
+    and ``slice_*.safetensors``) as our pipeline's run, timed by the report's stage timings: scoring an
+    annotation that exists needs no second run."""
+    from aether.annotate.batch import REPORT
+
+    folder = Path(folder)
+    if not (folder / REPORT).is_file():
+        raise EvaluationError(f"{folder} holds no {REPORT}; annotate the clip first (`aether annotate`)")
+    report = json.loads((folder / REPORT).read_text())
+    seconds = float(sum(report.get("timings", {}).values()))
+    if report.get("status") == "failed":
+        return MethodRun([], seconds, report.get("error", "annotation failed"))
+    pieces = [load_clip(path) for path in sorted(folder.glob("slice_*.safetensors"))]
+    return MethodRun([CameraEstimate(slice_frames(piece, i, report, clip.num_frames), piece.c2w, piece.K)
+                      for i, piece in enumerate(pieces)], seconds)
+
+
 # --------------------------------------------------------------------------- clips and folders
-def evaluate_clip(clip: Clip, config=None, methods: tuple[str, ...] = METHODS, **colmap_options) -> dict:
+def evaluate_clip(clip: Clip, config=None, methods: tuple[str, ...] = METHODS, annotated: str | os.PathLike | None = None,
+                  **colmap_options) -> dict:
     """``{method: score}`` for each of ``methods`` (``ours``, ``pnp``, ``colmap``) on a clip with ground-truth
-    ``K`` and ``c2w``. ``colmap_options`` go to :func:`run_colmap`."""
+    ``K`` and ``c2w``. ``ours`` reads the clip's annotation folder ``annotated`` when given (see
+    :func:`read_annotation`), else runs the pipeline. ``colmap_options`` go to :func:`run_colmap`."""
     clip.require("K", "c2w", where="evaluation (ground-truth cameras)")
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise EvaluationError(f"unknown method(s) {sorted(unknown)}; choose from {', '.join(METHODS)}")
-    runs = {"ours": lambda: run_pipeline(clip, config), "pnp": lambda: run_pipeline(clip, config, PNP_ONLY_OVERRIDES),
+    runs = {"ours": lambda: read_annotation(clip, annotated) if annotated is not None else run_pipeline(clip, config),
+            "pnp": lambda: run_pipeline(clip, config, PNP_ONLY_OVERRIDES),
             "colmap": lambda: run_colmap(clip, **colmap_options)}
     return {name: score(runs[name](), clip) for name in methods}
 
@@ -252,16 +273,22 @@ def summarize(results: dict[str, dict]) -> dict[str, dict]:
 
 
 def evaluate_dir(path: str | os.PathLike, out_dir: str | os.PathLike | None = None, config=None,
-                 methods: tuple[str, ...] = METHODS, progress: bool = True, **colmap_options) -> dict:
+                 methods: tuple[str, ...] = METHODS, progress: bool = True,
+                 annotated: str | os.PathLike | None = None, **colmap_options) -> dict:
     """Evaluate every clip of ``path`` (a clip or a folder of clips with ground truth); a clip that cannot
-    be read or scored becomes an entry with ``error``. Returns ``{"clips": {name: {...}}, "summary": ...}``
-    and writes it to ``out_dir/evaluation.json`` (atomically) when ``out_dir`` is given."""
+    be read or scored becomes an entry with ``error``. ``annotated``: the ``out`` folder of an
+    :func:`aether.annotate.batch.annotate_dir` run over ``path``, read for ``ours`` instead of annotating
+    again. Returns ``{"clips": {name: {...}}, "summary": ...}`` and writes it to
+    ``out_dir/evaluation.json`` (atomically) when ``out_dir`` is given."""
+    from aether.annotate.batch import clip_folder
+
     results: dict[str, dict] = {}
     for clip_path in tqdm(iter_clip_paths(path), desc="evaluate", unit="clip", disable=not progress):
         try:
             clip = load_clip(clip_path)
+            folder = None if annotated is None else clip_folder(annotated, clip_path)
             results[clip_path.name] = {"frames": clip.num_frames,
-                                       "methods": evaluate_clip(clip, config, methods, **colmap_options)}
+                                       "methods": evaluate_clip(clip, config, methods, folder, **colmap_options)}
         except AetherError as exc:
             results[clip_path.name] = {"error": str(exc)}
     report = {"clips": results, "summary": summarize(results)}

@@ -3,13 +3,13 @@ renderer's ground truth (which the training never sees)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from aether.annotate.batch import REPORT, annotate_dir
-from aether.annotate.evaluation import CameraEstimate, MethodRun, score, slice_frames, summarize
+from aether.annotate.batch import annotate_dir
+from aether.annotate.evaluation import read_annotation, score, summarize
 from aether.core.clip import iter_clip_paths, load_clip
+
 
 def slice_folders(annotated: Path) -> list[Path]:
     """The per-clip folders of annotated slices (``annotated/<clip>/slice_*.safetensors``) that hold any."""
@@ -19,14 +19,7 @@ def slice_folders(annotated: Path) -> list[Path]:
 def score_annotated(clip_path: Path, folder: Path) -> dict[str, Any]:
     """Score the slices in ``folder`` (our pipeline's output for ``clip_path``) against the clip's ground truth."""
     clip = load_clip(clip_path)
-    report = json.loads((folder / REPORT).read_text())
-    if report.get("status") == "failed":
-        return {"error": report.get("error", "annotation failed")}
-    pieces = [load_clip(path) for path in sorted(folder.glob("slice_*.safetensors"))]
-    estimates = [CameraEstimate(slice_frames(piece, i, report, clip.num_frames), piece.c2w, piece.K)
-                 for i, piece in enumerate(pieces)]
-    seconds = float(sum(report.get("timings", {}).values()))
-    return score(MethodRun(estimates, seconds), clip)
+    return score(read_annotation(clip, folder), clip)
 
 
 def annotate_clips(clips: Path, folder: Path, progress: bool = True) -> dict[str, Any]:

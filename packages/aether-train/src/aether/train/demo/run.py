@@ -17,11 +17,12 @@ REPORT = "report.html"
 def _render(config: DemoConfig, folder: Path) -> dict[str, Any]:
     from aether.annotate.synthetic import RenderConfig, write_clips
 
-    render = RenderConfig(height=config.height * config.render_scale, width=config.width * config.render_scale,
-                          frames=config.frames, fps=config.fps)
-    train = write_clips(folder / "train", config.train_clips, config.seed, render, progress=config.progress)
-    heldout = write_clips(folder / "heldout", config.heldout_clips, config.heldout_seed, render,
-                          progress=config.progress)
+    size = dict(height=config.height * config.render_scale, width=config.width * config.render_scale, fps=config.fps)
+    train = write_clips(folder / "train", config.train_clips, config.seed,
+                        RenderConfig(frames=config.clip_frames, **size), progress=config.progress)
+    # held-out clips are one model window long: each task runs on the whole clip
+    heldout = write_clips(folder / "heldout", config.heldout_clips, config.heldout_seed,
+                          RenderConfig(frames=config.frames, **size), progress=config.progress)
     return {"train_clips": len(train), "heldout_clips": len(heldout)}
 
 
