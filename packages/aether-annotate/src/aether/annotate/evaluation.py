@@ -129,6 +129,12 @@ def slice_frames(piece: Clip, index: int, report: dict, total: int) -> np.ndarra
     return frames
 
 
+def _estimates(pieces: list[Clip], report: dict, total: int) -> list[CameraEstimate]:
+    """The cameras of annotated slices ``pieces`` (with the pipeline's ``report``) of a ``total``-frame clip."""
+    return [CameraEstimate(slice_frames(p, i, report, total), p.c2w, p.K)
+            for i, p in enumerate(pieces) if p.c2w is not None and p.K is not None]
+
+
 def _timed(method: Callable[[], list[CameraEstimate]]) -> MethodRun:
     start = time.perf_counter()
     try:
@@ -154,8 +160,7 @@ def run_pipeline(clip: Clip, config=None, overrides: dict | None = None) -> Meth
         blind = Clip(rgb=clip.rgb, fps=clip.fps, depth=clip.depth, K=given_k, dynamic_mask=None, source=clip.source,
                      extras=dict(clip.extras), meta=dict(clip.meta))
         pieces, report = annotate_clip(blind, cfg)
-        return [CameraEstimate(slice_frames(p, i, report, clip.num_frames), p.c2w, p.K)
-                for i, p in enumerate(pieces) if p.c2w is not None and p.K is not None]
+        return _estimates(pieces, report, clip.num_frames)
     return _timed(method)
 
 
@@ -232,13 +237,12 @@ def read_annotation(clip: Clip, folder: str | os.PathLike) -> MethodRun:
     if report.get("status") == "failed":
         return MethodRun([], seconds, report.get("error", "annotation failed"))
     pieces = [load_clip(path) for path in sorted(folder.glob("slice_*.safetensors"))]
-    return MethodRun([CameraEstimate(slice_frames(piece, i, report, clip.num_frames), piece.c2w, piece.K)
-                      for i, piece in enumerate(pieces)], seconds)
+    return MethodRun(_estimates(pieces, report, clip.num_frames), seconds)
 
 
 # --------------------------------------------------------------------------- clips and folders
-def evaluate_clip(clip: Clip, config=None, methods: tuple[str, ...] = METHODS, annotated: str | os.PathLike | None = None,
-                  **colmap_options) -> dict:
+def evaluate_clip(clip: Clip, config=None, methods: tuple[str, ...] = METHODS,
+                  annotated: str | os.PathLike | None = None, **colmap_options) -> dict:
     """``{method: score}`` for each of ``methods`` (``ours``, ``pnp``, ``colmap``) on a clip with ground-truth
     ``K`` and ``c2w``. ``ours`` reads the clip's annotation folder ``annotated`` when given (see
     :func:`read_annotation`), else runs the pipeline. ``colmap_options`` go to :func:`run_colmap`."""

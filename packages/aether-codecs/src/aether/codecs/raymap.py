@@ -112,6 +112,13 @@ def _intrinsics(fx, fy, cx, cy) -> torch.Tensor:
     return K
 
 
+def _grid_pixels(dirs: torch.Tensor) -> torch.Tensor:
+    """Homogeneous full-resolution pixels ``[u v 1] (h*w, 3)`` of the latent grid of ``dirs (N, 3, h, w)``,
+    row-major like ``dirs.flatten(2)``."""
+    vv, uu = torch.meshgrid(*latent_pixel_coords(*dirs.shape[-2:], dirs.dtype, dirs.device), indexing="ij")
+    return torch.stack([uu, vv, torch.ones_like(uu)], -1).reshape(-1, 3)
+
+
 def _fit_lstsq(dirs: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``dirs (N, 3, h, w)`` -> ``R (N, 3, 3)``, ``K (N, 3, 3)``: least squares ``d = M [u v 1]``,
     then ``M = R K^-1`` by QR (orthonormal times upper triangular) with positive diagonal.
@@ -119,8 +126,7 @@ def _fit_lstsq(dirs: torch.Tensor, height: int, width: int) -> tuple[torch.Tenso
     A mirrored direction field (``det M < 0``: never from :func:`encode`, possible in generated
     output) has no camera with a proper rotation and positive focals; such frames fall back to the
     released heuristic, which always returns one."""
-    vv, uu = torch.meshgrid(*latent_pixel_coords(*dirs.shape[-2:], dirs.dtype, dirs.device), indexing="ij")
-    A = torch.stack([uu, vv, torch.ones_like(uu)], -1).reshape(-1, 3)            # (P, 3)
+    A = _grid_pixels(dirs)                                                        # (P, 3)
     D = dirs.flatten(2).transpose(1, 2)                                           # (N, P, 3)
     M = torch.linalg.lstsq(A.expand(D.shape[0], -1, -1), D).solution.transpose(1, 2)
     Q, U = torch.linalg.qr(M)
@@ -155,9 +161,7 @@ def _fit_released(dirs: torch.Tensor, height: int, width: int) -> tuple[torch.Te
 def _fit_rotations(dirs: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """``dirs (N, 3, h, w)``, ``K (N, 3, 3)`` -> the proper rotations ``R (N, 3, 3)`` minimising
     ``sum |d - R K^-1 [u v 1]|^2`` over the grid (orthogonal Procrustes, SVD with a det correction)."""
-    vv, uu = torch.meshgrid(*latent_pixel_coords(*dirs.shape[-2:], dirs.dtype, dirs.device), indexing="ij")
-    pixels = torch.stack([uu, vv, torch.ones_like(uu)], -1).reshape(-1, 3)         # (P, 3)
-    rays = pixels @ torch.linalg.inv(K).transpose(1, 2)                             # (N, P, 3) camera rays
+    rays = _grid_pixels(dirs) @ torch.linalg.inv(K).transpose(1, 2)                # (N, P, 3) camera rays
     U, _, Vh = torch.linalg.svd(dirs.flatten(2) @ rays)                            # (N, 3, 3) cross-covariance
     U[:, :, 2] *= torch.sign(torch.linalg.det(U @ Vh)).unsqueeze(-1)
     return U @ Vh
