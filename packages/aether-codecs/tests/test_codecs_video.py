@@ -1,5 +1,7 @@
 """PixelCodec by hand, CogVideoXCodec against a tiny random diffusers VAE."""
 
+import cv2
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -18,9 +20,8 @@ def test_pixel_codec_layout_and_exact_on_block_constant_video():
     video = coarse.repeat_interleave(8, -1).repeat_interleave(8, -2)  # constant on 8x8 blocks
     z = codec.encode(video)
     assert z.shape == (2, 3, 16, 2, 3)
-    # latent 1 holds frames 1..4, each as 3 RGB channels (x rgb_scale) + 1 contrast channel (0 here)
+    # latent 1 holds frames 1..4, each as 3 RGB channels (x rgb_scale) + 1 motion channel
     torch.testing.assert_close(z[:, 1].reshape(2, 4, 4, 2, 3)[:, :, :3], 2 * coarse[:, 1:5])
-    assert z[:, :, 3::4].abs().max() < 1e-3
     torch.testing.assert_close(z[:, 0].reshape(2, 4, 4, 2, 3)[:, 2, :3], 2 * coarse[:, 0])  # frame 0 repeated
     # decode = bilinear x8 upsampling of each frame's block means, frames back in order
     expected = F.interpolate(coarse.flatten(0, 1), scale_factor=8, mode="bilinear", align_corners=False)
@@ -33,11 +34,18 @@ def test_pixel_codec_layout_and_exact_on_block_constant_video():
         codec.decode(torch.zeros(1, 2, 12, 2, 2))
 
 
-def test_pixel_codec_contrast_channel_is_block_luminance_std():
-    video = torch.zeros(1, 5, 3, 8, 8)
-    video[:, :, :, :, :4] = 1.0  # left half white, right half black: luminance 1 / 0, std 0.5
-    z = PixelCodec().encode(video)
-    torch.testing.assert_close(z[0, :, 3::4], torch.full((2, 4, 1, 1), 4 * 0.5))
+def test_pixel_codec_motion_channel_is_block_flow_from_the_previous_frame():
+    # a smooth texture sliding 2 px to the right per frame: a quarter of a block, times motion_scale 4
+    texture = cv2.GaussianBlur(np.random.default_rng(0).uniform(-1, 1, (48, 120)).astype(np.float32), (0, 0), 2.0)
+    texture = torch.from_numpy(texture / np.abs(texture).max())
+    frames = torch.stack([texture[:, 20 - 2 * f:20 - 2 * f + 64] for f in range(9)])
+    video = frames[None, :, None].expand(1, 9, 3, 48, 64).contiguous()
+    motion = PixelCodec().encode(video)[0, :, 3::4]                         # (T, 4, h, w)
+    assert torch.equal(motion[0], torch.zeros_like(motion[0]))              # frame 0 and its copies stand still
+    interior = motion[1:, :, 1:-1, 1:-1]
+    assert (interior - 1.0).abs().median() < 0.05 and interior.min() > 0.5
+    static = video[:, :1].expand(1, 9, 3, 48, 64)
+    assert PixelCodec().encode(static)[0, :, 3::4].abs().max() < 1e-3
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ Chromium (images and videos load), and resuming instead of starting over."""
 import json
 import shutil
 
+import numpy as np
 import pytest
 from aether.core.cli import main
 from aether.core.clip import load_clip
@@ -33,9 +34,14 @@ def test_every_stage_leaves_its_outputs(demo):
     assert [line for line in lines if line.endswith("running")] == [
         f"[{stage}] running" for stage in ("data", "annotate", "train", "heldout")]
     assert len(list((out / "data" / "train").glob("*.safetensors"))) == 3
-    # training clips are longer than a window (windows vary); a held-out clip is one window
+    # training clips are longer than a window (windows vary); a held-out clip is one window of a clip
+    # rendered the same way, so both see the same camera motion
     assert load_clip(out / "data" / "train" / "clip_0000.safetensors").num_frames == 13
-    assert load_clip(out / "data" / "heldout" / "clip_0000.safetensors").num_frames == 9
+    full = load_clip(out / "data" / "heldout-full" / "clip_0000.safetensors")
+    held = load_clip(out / "data" / "heldout" / "clip_0000.safetensors")
+    assert full.num_frames == 13 and held.num_frames == 9
+    starts = [s for s in range(5) if np.array_equal(full.rgb[s:s + 9], held.rgb)]
+    assert len(starts) == 1 and np.array_equal(full.c2w[starts[0]:starts[0] + 9], held.c2w)
     annotate = json.loads((out / "annotate" / "stage.json").read_text())
     assert set(annotate["clips"]) == {"clip_0000", "clip_0001", "clip_0002"}
     train = json.loads((out / "train" / "stage.json").read_text())

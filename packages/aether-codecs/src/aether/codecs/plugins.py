@@ -58,7 +58,7 @@ def _cogvideox(vae_dir, **options):
 def aether_modalities():
     return [
         ModalitySpec(name="pixel", role="video", build=_pixel,
-                     summary="parameter-free 8x8-pooled pixel codec (CPU tests and demos)"),
+                     summary="parameter-free codec: 8x8-pooled RGB + block motion (CPU tests and demos)"),
         ModalitySpec(name="cogvideox", role="video", build=_cogvideox,
                      summary="CogVideoX VAE from a local diffusers folder (build(vae_dir=...))"),
         ModalitySpec(name="disparity", role="depth", build=DisparityCodec,

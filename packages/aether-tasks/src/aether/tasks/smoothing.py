@@ -1,10 +1,10 @@
 """Camera trajectory smoothing (SPEC §7): a constant-velocity Kalman filter with a
-Rauch-Tung-Striebel backward pass on camera centres, and a Gaussian-weighted quaternion mean
-(chordal L2, SciPy ``Rotation.mean``) on orientations.
+Rauch-Tung-Striebel backward pass, on camera centres and on orientations (their rotation vectors in the
+tangent space at the clip's mean rotation, unwrapped so a path past 180 degrees stays continuous).
 
-Both are exact on clean motion: a constant-velocity path is a zero-cost solution of the Kalman
-model, and a symmetric window around a constant-angular-velocity rotation averages to its centre
-(windows shrink near the ends to stay symmetric, so the end poses keep their orientation).
+Both are exact on clean motion: a constant-velocity path is a zero-cost solution of the Kalman model,
+and a constant angular velocity about one axis is a straight line in that tangent space. Unlike a
+window mean, the smoother also denoises the first and last frames, from the velocity it has estimated.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ class SmoothingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # one value serves both: the filter is scale-equivariant, so metres and radians need no separate setting
     process_noise: float = Field(0.05, gt=0, description="acceleration / measurement noise variance")
-    rotation_sigma: float = Field(2.0, ge=0, description="Gaussian rotation window std in frames; 0 = off")
     anchor_first: bool = Field(True, description="re-express the result relative to its first pose")
 
 
@@ -71,24 +71,29 @@ def kalman_smooth_positions(positions: np.ndarray, process_noise: float = 0.05) 
     return np.stack(out[::-1])
 
 
-def smooth_rotations(rotations: np.ndarray, sigma: float = 2.0) -> np.ndarray:
-    """Gaussian-weighted quaternion mean in a symmetric window around each frame.
-
-    ``rotations (F, 3, 3)`` -> ``(F, 3, 3)``; ``sigma`` in frames (0 returns the input).
-    """
-    rotations = np.asarray(rotations, dtype=np.float64)
-    if sigma == 0 or len(rotations) < 3:
-        return rotations.copy()
-    rot = Rotation.from_matrix(rotations)
-    n = len(rotations)
-    half = int(np.ceil(3 * sigma))
-    out = np.empty_like(rotations)
-    for i in range(n):
-        h = min(half, i, n - 1 - i)
-        offsets = np.arange(-h, h + 1)
-        weights = np.exp(-0.5 * (offsets / sigma) ** 2)
-        out[i] = rot[i + offsets].mean(weights=weights).as_matrix()
+def _unwrap(rotvecs: np.ndarray) -> np.ndarray:
+    """Rotation vectors ``(F, 3)`` made continuous: ``v`` and ``v - 2*pi*v/|v|`` are the same rotation,
+    so each frame takes the representative nearest to the previous frame's."""
+    out = rotvecs.copy()
+    for k in range(1, len(out)):
+        angle = np.linalg.norm(out[k])
+        if angle < 1e-12:
+            continue
+        axis = out[k] / angle
+        candidates = out[k] + 2 * np.pi * np.arange(-2, 3)[:, None] * axis
+        out[k] = candidates[np.argmin(np.linalg.norm(candidates - out[k - 1], axis=1))]
     return out
+
+
+def kalman_smooth_rotations(rotations: np.ndarray, process_noise: float = 0.05) -> np.ndarray:
+    """``rotations (F, 3, 3)`` -> smoothed ``(F, 3, 3)``: :func:`kalman_smooth_positions` on the rotation
+    vectors relative to the chordal mean rotation (module doc)."""
+    rot = Rotation.from_matrix(np.asarray(rotations, dtype=np.float64))
+    if len(rot) < 3:
+        return rot.as_matrix()
+    mean = rot.mean()
+    tangent = _unwrap((mean.inv() * rot).as_rotvec())
+    return (mean * Rotation.from_rotvec(kalman_smooth_positions(tangent, process_noise))).as_matrix()
 
 
 def smooth_trajectory(c2w: np.ndarray, config: SmoothingConfig | None = None) -> np.ndarray:
@@ -99,7 +104,7 @@ def smooth_trajectory(c2w: np.ndarray, config: SmoothingConfig | None = None) ->
         raise ValueError(f"c2w must have shape (F, 4, 4); got {c2w.shape}")
     check_c2w(c2w, "smooth_trajectory: c2w")
     out = np.tile(np.eye(4), (len(c2w), 1, 1))
-    out[:, :3, :3] = smooth_rotations(c2w[:, :3, :3], config.rotation_sigma)
+    out[:, :3, :3] = kalman_smooth_rotations(c2w[:, :3, :3], config.process_noise)
     out[:, :3, 3] = kalman_smooth_positions(c2w[:, :3, 3], config.process_noise)
     if config.anchor_first:
         out = np.linalg.inv(out[0]) @ out
