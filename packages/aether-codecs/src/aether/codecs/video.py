@@ -32,7 +32,7 @@ def _check_video(video: torch.Tensor, spatial: int, temporal: int) -> None:
         raise CodecError("video holds NaN/inf values")
 
 
-def horizontal_flow(video: torch.Tensor) -> torch.Tensor:
+def _horizontal_flow(video: torch.Tensor) -> torch.Tensor:
     """``(B, F, 3, H, W)`` in [-1, 1] -> ``(B, F, H, W)`` horizontal flow in pixels of each frame from the
     previous one (frame 0: zeros), by OpenCV's DIS optical flow on 8-bit luminance."""
     luma = (video.detach().float().cpu() * torch.tensor(LUMA).view(3, 1, 1)).sum(2)
@@ -82,7 +82,7 @@ class PixelCodec(VideoCodec):
         pad = self.temporal_factor - 1
         frames = torch.cat([video[:, :1].expand(-1, pad, -1, -1, -1), video], 1)
         mean = F.avg_pool2d(frames.reshape(-1, 3, H, W), s)
-        flow = F.pad(horizontal_flow(video), (0, 0, 0, 0, pad, 0))          # padded copies of frame 0 stand still
+        flow = F.pad(_horizontal_flow(video), (0, 0, 0, 0, pad, 0))          # padded copies of frame 0 stand still
         motion = F.avg_pool2d(flow.reshape(-1, 1, H, W), s) / s
         feats = torch.cat([mean * self.rgb_scale, motion * self.motion_scale], 1)
         T = frames.shape[1] // self.temporal_factor

@@ -72,16 +72,15 @@ def kalman_smooth_positions(positions: np.ndarray, process_noise: float = 0.05) 
 
 
 def _unwrap(rotvecs: np.ndarray) -> np.ndarray:
-    """Rotation vectors ``(F, 3)`` made continuous: ``v`` and ``v - 2*pi*v/|v|`` are the same rotation,
-    so each frame takes the representative nearest to the previous frame's."""
+    """Rotation vectors ``(F, 3)`` made continuous: ``v + 2*pi*k*v/|v|`` is the same rotation for every
+    integer ``k``, so each frame takes the ``k`` nearest to the previous frame's vector."""
     out = rotvecs.copy()
-    for k in range(1, len(out)):
-        angle = np.linalg.norm(out[k])
+    for f in range(1, len(out)):
+        angle = np.linalg.norm(out[f])
         if angle < 1e-12:
             continue
-        axis = out[k] / angle
-        candidates = out[k] + 2 * np.pi * np.arange(-2, 3)[:, None] * axis
-        out[k] = candidates[np.argmin(np.linalg.norm(candidates - out[k - 1], axis=1))]
+        axis = out[f] / angle
+        out[f] += 2 * np.pi * np.round(axis @ (out[f - 1] - out[f]) / (2 * np.pi)) * axis
     return out
 
 
