@@ -1,6 +1,5 @@
 """The cogvideox backbone: diffusers-saved folders load and match diffusers' own forward bit for bit."""
 
-import importlib.util
 import sys
 import types
 
@@ -128,8 +127,7 @@ def test_triton_backend_builds_or_says_why():
         assert callable(processor)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("xformers") is not None and torch.cuda.is_available(),
-                    reason="xformers is usable here")
+@pytest.mark.skipif(attention.xformers_problem() is None, reason="xformers is usable here")
 def test_xformers_backend_without_xformers_or_cuda_says_why():
     with pytest.raises(PluginError, match="xformers"):
         default_registry().build("attention_backend", "xformers")
@@ -151,3 +149,32 @@ def test_xformers_processor_matches_sdpa_with_a_stand_in(monkeypatch):
         reference = backbone(latent, timestep)
         attention.install_attention_processor(backbone.transformer, attention.XFormersCogVideoXAttnProcessor())
         assert torch.allclose(backbone(latent, timestep), reference, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("backend", ["triton", "triton-rope", "xformers"])
+def test_gpu_backends_match_sdpa_in_training(backend):
+    """Each GPU attention backend in the whole backbone, bf16 autocast as training runs it: output and
+    every parameter's gradient against diffusers' SDPA processor."""
+    if backend == "xformers" and attention.xformers_problem():
+        pytest.skip(attention.xformers_problem())
+    torch.manual_seed(0)
+    backbone = AetherBackbone.tiny(attention_head_dim=64).cuda()
+    latent, timestep, prompt = (t.cuda() for t in _inputs(size=16))
+
+    def run(name):
+        backbone.set_attention_backend(name)
+        backbone.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = backbone(latent, timestep, prompt_embeds=prompt)
+        out.float().square().mean().backward()
+        return out.float(), {n: p.grad.float() for n, p in backbone.named_parameters() if p.grad is not None}
+
+    want, want_grads = run("sdpa")
+    got, got_grads = run(backend)
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got, want, atol=3e-2, rtol=3e-2)
+    assert got_grads.keys() == want_grads.keys()
+    for name, grad in want_grads.items():
+        scale = grad.abs().max().clamp_min(1e-6)
+        assert (got_grads[name] - grad).abs().max() / scale < 5e-2, name

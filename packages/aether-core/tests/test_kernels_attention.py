@@ -8,7 +8,7 @@ from diffusers.models.embeddings import apply_rotary_emb, get_3d_rotary_pos_embe
 
 from aether.core.kernels.attention_reference import apply_rope, rope_attention_reference
 from aether.core.kernels import attention_triton
-from aether.core.kernels.attention_triton import TritonRopeAttnProcessor, fused_rope_attention
+from aether.core.kernels.attention_triton import Tile, TritonRopeAttnProcessor, fused_rope_attention
 
 pytest.importorskip("triton")
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -30,19 +30,41 @@ def test_apply_rope_matches_diffusers():
     torch.testing.assert_close(ours[..., text_len:, :], apply_rotary_emb(q[..., text_len:, :], (cos, sin)))
 
 
-@pytest.mark.parametrize("D,n,text_len", [(64, 30, 6), (128, 37, 5), (64, 24, 0)])
-def test_forward_and_backward_match_reference(D, n, text_len):
-    q, k, v, cos, sin, text_len = _inputs(D, n, text_len)
+# None: the default for the inputs; then tiles of unequal sizes in each kernel
+TUNINGS = [None, attention_triton.Tuning(Tile(16, 32), Tile(32, 16), Tile(16, 32))]
+
+
+def _assert_matches_reference(attention, inputs, atol, grad_atol=None):
+    """Output and q/k/v gradients (in the inputs' dtype) of ``attention(q, k, v, cos, sin, text_len)``
+    against the fp32 reference."""
+    q, k, v, cos, sin, text_len = inputs
     leaves = [t.clone().requires_grad_(True) for t in (q, k, v)]
-    refs = [t.clone().requires_grad_(True) for t in (q, k, v)]
-    out = fused_rope_attention(*leaves, cos, sin, text_len)
+    refs = [t.float().requires_grad_(True) for t in (q, k, v)]
+    out = attention(*leaves, cos, sin, text_len)
     ref = rope_attention_reference(*refs, cos, sin, text_len)
-    torch.testing.assert_close(out, ref, atol=2e-3, rtol=0)
-    grad = torch.randn_like(out)
-    out.backward(grad)
+    torch.testing.assert_close(out.float(), ref, atol=atol, rtol=0)
+    grad = torch.randn_like(ref)
+    out.backward(grad.to(q.dtype))
     ref.backward(grad)
     for ours, want in zip(leaves, refs):
-        torch.testing.assert_close(ours.grad, want.grad, atol=2e-3, rtol=0)
+        assert ours.grad.dtype == q.dtype
+        torch.testing.assert_close(ours.grad.float(), want.grad, atol=grad_atol or atol, rtol=0)
+
+
+@pytest.mark.parametrize("tuning", TUNINGS, ids=["default", "other"])
+@pytest.mark.parametrize("D,n,text_len", [(64, 30, 6), (128, 37, 5), (64, 24, 0), (32, 70, 70), (64, 64, 10)])
+def test_forward_and_backward_match_reference(D, n, text_len, tuning):
+    fused = lambda *args: fused_rope_attention(*args, tuning=tuning)  # noqa: E731
+    _assert_matches_reference(fused, _inputs(D, n, text_len), atol=2e-3)
+
+
+def test_backward_is_the_transpose_for_any_cos_sin():
+    """cos/sin drawn per element (not in RoPE's equal pairs): dQ and dK need the rotation's transpose,
+    not its inverse, and autograd through the reference gives exactly that."""
+    q, k, v, _, _, text_len = _inputs(64, 40, 8)
+    g = torch.Generator().manual_seed(3)
+    cos, sin = (torch.randn(32, 64, generator=g).to(DEVICE) for _ in range(2))
+    _assert_matches_reference(fused_rope_attention, (q, k, v, cos, sin, text_len), atol=2e-3)
 
 
 # Triton's interpreter computes bf16 wrongly (NumPy has no bf16), so bf16 is checked on GPU only
@@ -50,10 +72,8 @@ def test_forward_and_backward_match_reference(D, n, text_len):
     not torch.cuda.is_available(), reason="bf16 needs CUDA (the interpreter has no bf16)"))])
 @pytest.mark.parametrize("D", [64, 128])
 def test_half_precision_matches_reference(D, dtype):
-    q, k, v, cos, sin, text_len = _inputs(D, 150, 26, dtype=dtype)  # 3 tiles of 64 on GPU
-    out = fused_rope_attention(q, k, v, cos, sin, text_len)
-    ref = rope_attention_reference(q.float(), k.float(), v.float(), cos, sin, text_len)
-    torch.testing.assert_close(out.float(), ref, atol=2e-2, rtol=0)
+    inputs = _inputs(D, 150, 26, dtype=dtype)  # several tiles of 64 on GPU
+    _assert_matches_reference(fused_rope_attention, inputs, atol=2e-2, grad_atol=5e-2)
 
 
 def test_bad_shapes_raise():
@@ -73,7 +93,8 @@ def kernel_calls(monkeypatch):
     return calls
 
 
-def test_processor_equals_diffusers_cogvideox_processor(kernel_calls):
+@pytest.mark.parametrize("fused", [True, False])
+def test_processor_equals_diffusers_cogvideox_processor(kernel_calls, fused):
     torch.manual_seed(0)
     attn = Attention(query_dim=128, dim_head=64, heads=2, qk_norm="layer_norm", eps=1e-6, bias=True,
                      out_bias=True, processor=CogVideoXAttnProcessor2_0()).to(DEVICE)
@@ -81,11 +102,11 @@ def test_processor_equals_diffusers_cogvideox_processor(kernel_calls):
     video = torch.randn(1, 24, 128, device=DEVICE)
     text = torch.randn(1, 6, 128, device=DEVICE)
     want = attn(video, text, image_rotary_emb=(cos, sin))
-    attn.set_processor(TritonRopeAttnProcessor())
+    attn.set_processor(TritonRopeAttnProcessor(fused=fused))
     got = attn(video, text, image_rotary_emb=(cos, sin))
     for ours, ref in zip(got, want):
         torch.testing.assert_close(ours, ref, atol=2e-3, rtol=0)
-    assert kernel_calls
+    assert bool(kernel_calls) == fused
 
 
 def test_processor_in_tiny_cogvideox_transformer(kernel_calls):
@@ -104,3 +125,7 @@ def test_processor_in_tiny_cogvideox_transformer(kernel_calls):
         got = model(latent, text, timestep, image_rotary_emb=rope).sample
     torch.testing.assert_close(got, want, atol=2e-3, rtol=0)
     assert kernel_calls
+
+
+def test_rope_pass_then_sdpa_matches_reference_forward_and_backward():
+    _assert_matches_reference(attention_triton.rope_then_sdpa, _inputs(64, 45, 7), atol=1e-5)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -106,3 +107,14 @@ def test_tiny_model_runs_all_three_commands(tmp_path, capsys, model):
                         "--out", tmp_path / "plan")
     assert code == 0, out.err
     check_manifest(tmp_path / "plan", 17)
+
+
+def test_pipeline_puts_the_vae_in_its_dtype_and_on_its_device(model):
+    """The codec is no nn.Module: loading must place its VAE itself, not leave it fp32 on the CPU."""
+    from aether.tasks.pipeline import AetherPipeline
+
+    pipe = AetherPipeline.from_pretrained(model, dtype="bf16", device="cpu")
+    vae_params = list(pipe.video_codec.vae.parameters())
+    assert {p.dtype for p in vae_params} == {torch.bfloat16}
+    assert {p.device.type for p in vae_params} == {"cpu"}
+    assert next(pipe.backbone.parameters()).dtype == torch.bfloat16

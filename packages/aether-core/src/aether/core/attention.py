@@ -7,6 +7,8 @@ installing one is ``model.set_attn_processor(processor)``.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from diffusers.models.attention_processor import Attention, CogVideoXAttnProcessor2_0
 
@@ -50,26 +52,49 @@ class XFormersCogVideoXAttnProcessor:
         return joint_output(attn, out.transpose(1, 2), text_len)
 
 
-def build_xformers() -> XFormersCogVideoXAttnProcessor:
-    """The xformers processor; a clear error where xformers or CUDA is missing."""
+@functools.cache
+def xformers_problem() -> str | None:
+    """Why the xformers backend cannot run here (a one-line advice), or None when it can. A tiny
+    probe call catches wheels that import but carry no operator for this torch / CUDA."""
     try:
-        import xformers.ops  # noqa: F401
-    except ImportError as exc:
-        raise PluginError("attention backend 'xformers' needs the xformers package "
-                          "(pip install xformers, matching your torch); or use attention backend 'sdpa'") from exc
+        import xformers.ops
+    except ImportError:
+        return ("attention backend 'xformers' needs the xformers package "
+                "(pip install xformers, matching your torch); or use attention backend 'sdpa'")
     if not torch.cuda.is_available():
-        raise PluginError("attention backend 'xformers' needs a CUDA GPU; on CPU use attention backend 'sdpa'")
+        return "attention backend 'xformers' needs a CUDA GPU; on CPU use attention backend 'sdpa'"
+    probe = torch.ones(1, 8, 1, 64, device="cuda", dtype=torch.bfloat16)
+    try:
+        xformers.ops.memory_efficient_attention(probe, probe, probe)
+    except Exception as exc:  # e.g. NotImplementedError: a wheel built for another torch / CUDA
+        return (f"attention backend 'xformers' cannot run here: xformers {xformers.__version__} has no "
+                f"operator for torch {torch.__version__} ({str(exc).splitlines()[0]}); install the xformers "
+                "wheel built for this torch, or use attention backend 'sdpa'")
+    return None
+
+
+def build_xformers() -> XFormersCogVideoXAttnProcessor:
+    """The xformers processor; a clear error where xformers, CUDA or a matching operator is missing."""
+    problem = xformers_problem()
+    if problem:
+        raise PluginError(problem)
     return XFormersCogVideoXAttnProcessor()
 
 
-def build_triton():
-    """Our fused RoPE flash attention (``aether.core.kernels.attention_triton``)."""
+def build_triton(fused: bool = True):
+    """Our fused RoPE flash attention (``aether.core.kernels.attention_triton``); ``fused=False``: our
+    one-pass RoPE, then PyTorch's SDPA."""
     try:
         from aether.core.kernels.attention_triton import TritonRopeAttnProcessor
     except ImportError as exc:
         raise PluginError(f"attention backend 'triton' is unavailable ({exc}); install triton "
                           "(pip install aether-core[gpu]) or use attention backend 'sdpa'") from exc
-    return TritonRopeAttnProcessor()
+    return TritonRopeAttnProcessor(fused=fused)
+
+
+def build_triton_rope():
+    """One Triton pass of RoPE on q and k, then PyTorch's SDPA (its fastest kernel for the device)."""
+    return build_triton(fused=False)
 
 
 def build_attention_processor(name: str):

@@ -52,7 +52,8 @@ def aether_task_maskings() -> list[PluginSpec]:
 @hookspec
 def aether_attention_backends() -> list[PluginSpec]:
     """Attention implementations for the backbone. ``build()`` returns a diffusers attention
-    processor. Built-in: ``sdpa`` (default), ``xformers`` (GPU), ``triton`` (fused RoPE attention)."""
+    processor. Built-in: ``sdpa`` (default), ``xformers`` (GPU), ``triton`` (fused RoPE attention),
+    ``triton-rope`` (one-pass RoPE + PyTorch SDPA)."""
 
 
 @hookspec

@@ -81,6 +81,8 @@ def aether_attention_backends() -> list[PluginSpec]:
         PluginSpec(name="xformers", summary="xformers memory-efficient attention (CUDA)",
                    build=_attention("build_xformers")),
         PluginSpec(name="triton", summary="fused RoPE flash attention (Triton)", build=_attention("build_triton")),
+        PluginSpec(name="triton-rope", summary="one-pass RoPE (Triton) + PyTorch SDPA; fastest on an H200",
+                   build=_attention("build_triton_rope")),
     ]
 
 

@@ -152,7 +152,7 @@ class AetherPipeline:
         settings = folder.settings
         config = _transformer_config(Path(folder.transformer_dir))
         backbone = _build_backbone(registry, settings.backbone, folder.transformer_dir, torch_dtype)
-        video_codec = _build_video_codec(registry, settings.video_codec, folder)
+        video_codec = _build_video_codec(registry, settings.video_codec, folder, torch_dtype, device)
         for module in (backbone, video_codec):
             if isinstance(module, torch.nn.Module):
                 module.to(device=device, dtype=torch_dtype).eval()
@@ -323,12 +323,13 @@ def _build_backbone(registry: Registry, name: str, transformer_dir, dtype: torch
     return registry.build("backbone", name, path=transformer_dir, dtype=dtype)
 
 
-def _build_video_codec(registry: Registry, name: str, folder):
-    """The ``cogvideox`` codec from the folder's ``vae/``; other codecs (e.g. ``pixel``) need no files."""
+def _build_video_codec(registry: Registry, name: str, folder, dtype: torch.dtype, device: torch.device):
+    """The ``cogvideox`` codec from the folder's ``vae/``, its VAE in the pipeline's dtype on its device
+    (the codec is no ``nn.Module``: moving modules would skip it); other codecs (e.g. ``pixel``) need no files."""
     if name == "cogvideox":
         from aether.codecs.video import CogVideoXCodec
 
-        return CogVideoXCodec.from_pretrained(folder.vae_dir)
+        return CogVideoXCodec.from_pretrained(folder.vae_dir, dtype=dtype, device=device)
     return registry.build("modality", name)
 
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 def rotate_interleaved(x: torch.Tensor) -> torch.Tensor:
     """Pairs ``(x0, x1)`` -> ``(-x1, x0)`` along the last dim, as diffusers does for CogVideoX."""
-    pairs = x.reshape(*x.shape[:-1], -1, 2)
+    pairs = x.reshape(*x.shape[:-1], x.shape[-1] // 2, 2)
     return torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
 
 
@@ -63,7 +63,9 @@ def joint_qkv(attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Te
         query = attn.norm_q(query)
     if attn.norm_k is not None:
         key = attn.norm_k(key)
-    return query, key, value, text_len
+    # under autocast the norms return fp32 next to a bf16 value; SDPA would cast all three to bf16,
+    # and the fused kernels need one dtype
+    return query.to(value.dtype), key.to(value.dtype), value, text_len
 
 
 def joint_output(attn, out: torch.Tensor, text_len: int) -> tuple[torch.Tensor, torch.Tensor]:
