@@ -1,7 +1,15 @@
-"""Raymap codec throughput: ``aether.codecs.raymap`` vs a straightforward per-frame NumPy version of
-the same formulas (SPEC §4), measured in the same run. Prints times, ratios and the max difference.
+"""Raymap codec throughput: ``aether.codecs.raymap`` vs straightforward NumPy versions of the same
+formulas (SPEC §4), measured in the same run. Encoding is compared with a per-frame NumPy encoder;
+both decode methods with a NumPy transcription of the released heuristic (vectorised over frames, as
+the release writes it). Prints times, ratios and max differences (``lstsq`` against the true cameras,
+``released`` against the NumPy heuristic).
 
-    .venv/bin/python tools/bench/codecs.py [--frames 41 --height 480 --width 720 --repeat 3 --device cpu]
+    .venv/bin/python tools/bench/codecs.py [--frames 41 --height 480 --width 720 --repeat 3
+                                            --decode-repeat 30 --device cpu --threads 1]
+
+Torch runs on one CPU thread by default, like NumPy: like with like, and steady on a busy machine,
+where each of torch's parallel regions can wait a scheduler slice for a descheduled worker (on a
+2-core machine with another job running, 2 threads made the decode 20-30x slower, not faster).
 """
 
 from __future__ import annotations
@@ -32,27 +40,27 @@ def numpy_encode_packed(c2w: np.ndarray, K: np.ndarray, height: int, width: int)
     return np.stack([np.concatenate([padded[t + n * T] for n in range(4)]) for t in range(T)])
 
 
-def numpy_decode(packed: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame: unpack, least-squares ``d = M [u v 1]``, QR into R K^-1, mean origin."""
-    T, _, h, w = packed.shape
-    frames = [packed[t, n * 6:(n + 1) * 6] for n in range(4) for t in range(T)][3:]
-    v, u = np.mgrid[0:h, 0:w].astype(np.float64) * 8 + 3.5
-    A = np.stack([u.ravel(), v.ravel(), np.ones(h * w)], 1)
-    poses, intr = [], []
-    for ray in frames:
-        M = np.linalg.lstsq(A, ray[:3].reshape(3, -1).T, rcond=None)[0].T
-        Q, U = np.linalg.qr(M)
-        s = np.sign(np.diag(U))
-        R, U = Q * s, U * s[:, None]
-        U = U / U[2, 2]
-        fx, fy = 1 / U[0, 0], 1 / U[1, 1]
-        pose = np.eye(4)
-        pose[:3, :3] = R
-        o = ray[3:].reshape(3, -1).mean(1)
-        pose[:3, 3] = np.sign(o) * np.expm1(np.abs(o)) / 10.0
-        poses.append(pose)
-        intr.append([[fx, 0, -U[0, 2] * fx], [0, fy, -U[1, 2] * fy], [0, 0, 1]])
-    return np.stack(poses), np.asarray(intr)
+def numpy_decode_released(ray: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The released heuristic of SPEC §4 over all frames at once: ``(F, 6, h, w)`` -> ``c2w (F, 4, 4)``,
+    ``focal (F,)``."""
+    d = ray[:, :3].transpose(0, 2, 3, 1)
+    o = np.sign(ray[:, 3:]) * (np.exp(np.abs(ray[:, 3:])) - 1) / 10.0
+    o = o.transpose(0, 2, 3, 1)
+    h, w = d.shape[1:3]
+    centre = o.mean((1, 2))
+    Z = (o + d).mean((1, 2)) - centre
+    focal_ray = np.linalg.norm(Z, axis=-1)
+    Wv = d[:, :, -1].mean(1) - d[:, :, 0].mean(1)
+    Hv = d[:, 0].mean(1) - d[:, -1].mean(1)
+    fov_x = np.arctan(np.linalg.norm(np.cross(Wv, Z), axis=-1) / (w - 1) * w / (2 * focal_ray))
+    fov_y = np.arctan(np.linalg.norm(np.cross(Hv, Z), axis=-1) / (h - 1) * h / (2 * focal_ray))
+    Y = np.cross(Z, Wv)
+    X = np.cross(Y, Z)
+    c2w = np.tile(np.eye(4), (len(ray), 1, 1))
+    for i, axis in enumerate((X, Y, Z)):
+        c2w[:, :3, i] = axis / np.linalg.norm(axis, axis=-1, keepdims=True)
+    c2w[:, :3, 3] = centre
+    return c2w, (width * 0.5 / np.tan(fov_x) + height * 0.5 / np.tan(fov_y)) / 2
 
 
 def _best(fn, repeat: int, sync) -> tuple[float, object]:
@@ -72,8 +80,11 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=720)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--decode-repeat", type=int, default=30, help="decodes take milliseconds: more runs")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     n, H, W = args.frames, args.height, args.width
     rng = np.random.default_rng(0)
     c2w = np.tile(np.eye(4), (n, 1, 1))
@@ -86,16 +97,26 @@ def main() -> None:
 
     t_np_enc, ref_packed = _best(lambda: numpy_encode_packed(c2w, K, H, W), args.repeat, lambda: None)
     t_enc, packed = _best(lambda: raymap.encode_packed(c2w_t, K_t, H, W), args.repeat, sync)
-    t_np_dec, (ref_c2w, _) = _best(lambda: numpy_decode(ref_packed, H, W), args.repeat, lambda: None)
-    t_dec, (dec_c2w, _) = _best(lambda: raymap.decode(raymap.unpack(packed), H, W), args.repeat, sync)
+    ray = raymap.unpack(packed)[0]
+    ray_np = ray.cpu().numpy()
+    reps = args.decode_repeat
+    t_np_dec, (ref_c2w, ref_f) = _best(lambda: numpy_decode_released(ray_np, H, W), reps, lambda: None)
+    t_rel, (rel_c2w, rel_K) = _best(lambda: raymap.decode(ray, H, W, method="released"), reps, sync)
+    t_lsq, (lsq_c2w, lsq_K) = _best(lambda: raymap.decode(ray, H, W), reps, sync)
 
-    diff_enc = np.abs(packed[0].double().cpu().numpy() - ref_packed).max()
-    diff_dec = np.abs(dec_c2w[0].double().cpu().numpy() - ref_c2w).max()
-    print(f"raymap codec, {n} frames at {H}x{W}, device {args.device}, best of {args.repeat}")
-    print(f"encode+pack: numpy {t_np_enc * 1e3:8.1f} ms  aether {t_enc * 1e3:8.1f} ms  "
-          f"speed-up x{t_np_enc / t_enc:.2f}  max |diff| {diff_enc:.2e}")
-    print(f"unpack+decode: numpy {t_np_dec * 1e3:6.1f} ms  aether {t_dec * 1e3:8.1f} ms  "
-          f"speed-up x{t_np_dec / t_dec:.2f}  max |c2w diff| {diff_dec:.2e}")
+    def diff(a: torch.Tensor, b: np.ndarray) -> float:
+        return np.abs(a.double().cpu().numpy() - b).max()
+
+    print(f"raymap codec, {n} frames at {H}x{W}, device {args.device}, {args.threads} torch threads, "
+          f"best of {args.repeat} (decode: {reps})")
+    print(f"encode+pack:  numpy {t_np_enc * 1e3:7.1f} ms  aether {t_enc * 1e3:7.1f} ms  "
+          f"speed-up x{t_np_enc / t_enc:.2f}  max |diff| {diff(packed[0], ref_packed):.2e}")
+    print(f"decode released: numpy {t_np_dec * 1e3:5.1f} ms  aether {t_rel * 1e3:5.1f} ms  "
+          f"speed-up x{t_np_dec / t_rel:.2f}  vs numpy: max |c2w diff| {diff(rel_c2w, ref_c2w):.2e}  "
+          f"max |f diff| / f {(diff(rel_K[:, 0, 0], ref_f) / ref_f.min()):.2e}")
+    print(f"decode lstsq:    numpy {t_np_dec * 1e3:5.1f} ms  aether {t_lsq * 1e3:5.1f} ms  "
+          f"speed-up x{t_np_dec / t_lsq:.2f}  vs true cameras: max |c2w diff| {diff(lsq_c2w, c2w):.2e}  "
+          f"max |K diff| / f {diff(lsq_K, K) / K[0, 0, 0]:.2e}")
 
 
 if __name__ == "__main__":

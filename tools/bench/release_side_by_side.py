@@ -9,9 +9,11 @@ and seed, plus how far apart the two outputs are.
 Parts (``--only`` picks some; default all):
   recon    one 41-frame window at 480x720, 4 steps, no CFG
   predict  41 frames from one image, ``--pred-steps`` (default 50) steps, CFG 3.0 with the dynamic
-           weight, then the 4-step reconstruction pass each side runs after a prediction (ours:
-          ``AetherPipeline.predict``; the release: a second pipeline call on the generated video, as its
-           demo does by default)
+           weight, then the 4-step reconstruction pass each side runs after a prediction over the generated
+           video decoded to RGB and re-encoded (ours: ``AetherPipeline.predict``; the release: a second
+           pipeline call on the generated video, as its demo does by default); then ours once more with
+           ``post_reconstruction="latents"`` (the reconstruction reads the generated colour latents: no
+           VAE re-encode), reported as ``RESULT name=latent_shortcut_...`` with ratio = shortcut / default
   long     a 191-frame video through temporal windows of 41 frames, stride 24, merged as each side
            merges them (ours: ``aether.tasks.windows``; the release: its demo's window starts and
            blending, camera smoothing off on both sides)
@@ -63,7 +65,7 @@ from aether.core.backbone import TINY_CONFIG, AetherBackbone
 from aether.core.model_folder import ModelFolder, default_scheduler_config
 from fullsize import (COGVIDEOX_5B_VAE, RELEASED_TRANSFORMER, TINY_VAE, build_on_device, free_memory, peak_gib,
                       reset_peak, synchronize)
-from timing import describe_device, device_name
+from timing import describe_device, device_name, result_line
 
 REPO = Path(__file__).resolve().parents[2]
 FPS = 12  # the release accepts 8, 10, 12, 15, 24
@@ -75,8 +77,8 @@ PRIVATE = "_aether_release"  # module prefix the release's files are loaded unde
 # tiling threshold at 48x80 pixels, so tiny frames go through the tiled encode / decode as 480x720 does.
 TINY_TRANSFORMER: dict[str, Any] = {**TINY_CONFIG, "sample_height": 8, "sample_width": 12, "sample_frames": 17,
                                     "max_text_seq_length": 226}
-# posterior log-variance bias of the random VAE: a trained VAE's posterior is narrow, so sampling it (the
-# release) and taking its mode (ours) differ little; with random weights they would differ by O(1)
+# posterior log-variance bias of the random VAE: a trained VAE's posterior is narrow (both sides sample it
+# with the seeded generator); with random weights its samples would be O(1) noise
 LOGVAR_BIAS = -10.0
 
 
@@ -319,8 +321,10 @@ def _release_cameras(pipe, raymap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _camera_stats(ours, c2w: np.ndarray, K: np.ndarray) -> str:
-    rel = np.einsum("fji,fjk->fik", ours.c2w[:, :3, :3], c2w[:, :3, :3])
-    angle = np.degrees(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+    # angle from the chord |R1 - R2|_F = 2 sqrt(2) sin(angle / 2): exact near 0, where arccos of the trace
+    # reads float32 round-off of identical rotations as 0.02 degrees
+    chord = np.linalg.norm(ours.c2w[:, :3, :3] - c2w[:, :3, :3], axis=(1, 2))
+    angle = np.degrees(2 * np.arcsin(np.clip(chord / (2 * np.sqrt(2)), 0, 1)))
     centre = np.abs(ours.c2w[:, :3, 3] - c2w[:, :3, 3]).max()
     focal = np.abs(ours.K[:, 0, 0] / K[:, 0, 0] - 1).max()
     return f"cameras: rotation max {angle.max():.3g} deg, centre max|d| {centre:.3g}, focal max rel {focal:.3g}"
@@ -390,8 +394,11 @@ class Bench:
         ratio = t_ours / t_rel
         print(f"{what}: ours {t_ours:.2f} s, {m_ours:.2f} GiB | release {t_rel:.2f} s, {m_rel:.2f} GiB | "
               f"ours/release {ratio:.3f}{extra}")
-        line = (f"RESULT name={name} device={device_name(self.device)} ratio={ratio:.4f} value={t_ours:.3f} "
-                f"memory={m_ours:.2f}")
+        self.record(name, ratio=ratio, value=t_ours, memory=m_ours)
+
+    def record(self, name: str, **fields: float) -> None:
+        """Print a ``RESULT`` line now and keep it for the summary at the end."""
+        line = result_line(name, self.device, **fields)
         print(line, flush=True)
         self.results.append(line)
 
@@ -438,9 +445,10 @@ class Bench:
         s, steps = self.sides.sizes, self.args.pred_steps
         image = synthetic_video(1, s.height, s.width, self.args.seed)[0]
 
-        def ours_run():
+        def ours_run(post_reconstruction: str = "rgb"):
             return self.sides.ours.predict(image, num_frames=s.frames, fps=FPS,
-                                           config=self.config(steps=steps, guidance=3.0, dynamic_cfg=True))
+                                           config=self.config(steps=steps, guidance=3.0, dynamic_cfg=True),
+                                           post_reconstruction=post_reconstruction)
 
         def release_run():
             out = self.sides.release(task="prediction", image=image, height=s.height, width=s.width,
@@ -454,6 +462,11 @@ class Bench:
         out, rec = theirs[0]
         self.compare(lambda: compare(self.sides, ours[0], out.rgb, rec.disparity, rec.raymap))
         self.report(f"release_predict_{s.frames}f_{steps}steps", what, ours, theirs)
+        _, seconds, memory = measure(lambda: ours_run("latents"), self.device)
+        print(f"ours with the latent shortcut (no VAE re-encode before the reconstruction): {seconds:.2f} s vs "
+              f"{ours[1]:.2f} s, speed-up x{ours[1] / seconds:.3f}")
+        self.record(f"latent_shortcut_predict_{s.frames}f_{steps}steps", ratio=seconds / ours[1], value=seconds,
+                    memory=memory)
 
     def long(self) -> None:
         s = self.sides.sizes
@@ -597,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
                 fail(part, exc)
 
     results = bench.results if bench else []
-    print(f"summary: {len(results)} part(s) measured" + (f", FAILED: {', '.join(failed)}" if failed else ""))
+    print(f"summary: {len(results)} result(s)" + (f", FAILED: {', '.join(failed)}" if failed else ""))
     for line in results:
         print(line)
     if not results:

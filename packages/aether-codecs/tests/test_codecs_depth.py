@@ -20,6 +20,15 @@ def test_hand_computed_values():
     torch.testing.assert_close(depth.decode(video, p_max)[0], torch.tensor([[1.0, 4.0], [1000.0, 16.0]]))
 
 
+def test_decode_averages_the_channels_unclamped_and_clips_only_the_disparity():
+    # (1.5, 0.5, -0.5) average 0.5: q = 0.75, p' = 0.5625 (clamping each channel first would give 1/3)
+    video = torch.tensor([1.5, 0.5, -0.5]).view(1, 3, 1, 1)
+    torch.testing.assert_close(depth.decode(video), torch.tensor([[[1 / 0.5625]]]))
+    # above 1: q = 2, p' = 4, clipped to 1; far below: p' clipped to 1e-3
+    torch.testing.assert_close(depth.decode(torch.full((1, 3, 1, 2), 3.0)), torch.ones(1, 1, 2))
+    torch.testing.assert_close(depth.decode(torch.full((1, 3, 1, 1), -0.99)), torch.full((1, 1, 1), 1000.0))
+
+
 def test_round_trip_batched_with_scale():
     g = torch.Generator().manual_seed(0)
     d = torch.rand(2, 5, 8, 16, generator=g) * 30 + 0.5

@@ -1,4 +1,7 @@
-"""Raymap codec (SPEC §4): packing layout by hand, exact round trips, bad input."""
+"""Raymap codec (SPEC §4): packing layout by hand, exact round trips, the released heuristic against
+a NumPy transcription of SPEC §4, decode speed, bad input."""
+
+import math
 
 import numpy as np
 import pytest
@@ -18,6 +21,27 @@ def _cameras(n: int, seed: int, fx=300.0, fy=280.0, cx=150.0, cy=100.0, dtype=to
     c2w[:, :3, 3] = rng.normal(size=(n, 3))
     K = np.tile([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], (n, 1, 1))
     return torch.tensor(c2w, dtype=dtype), torch.tensor(K, dtype=dtype)
+
+
+def _spec_released(ray: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """SPEC §4's released heuristic written out term by term in NumPy, over all frames at once:
+    raymap ``(F, 6, h, w)`` (p_max = 1) -> ``c2w (F, 4, 4)``, ``focal (F,)``."""
+    d = ray[:, :3].transpose(0, 2, 3, 1)                                          # (F, h, w, 3)
+    o = (np.sign(ray[:, 3:]) * (np.exp(np.abs(ray[:, 3:])) - 1) / 10).transpose(0, 2, 3, 1)
+    h, w = d.shape[1:3]
+    centre = o.mean((1, 2))
+    Z = (o + d).mean((1, 2)) - centre
+    focal_ray = np.linalg.norm(Z, axis=-1)
+    Wv = d[:, :, -1].mean(1) - d[:, :, 0].mean(1)
+    fov_x = np.arctan(np.linalg.norm(np.cross(Wv, Z), axis=-1) / (w - 1) * w / (2 * focal_ray))
+    Hv = d[:, 0].mean(1) - d[:, -1].mean(1)
+    fov_y = np.arctan(np.linalg.norm(np.cross(Hv, Z), axis=-1) / (h - 1) * h / (2 * focal_ray))
+    Y = np.cross(Z, Wv)
+    X = np.cross(Y, Z)
+    c2w = np.tile(np.eye(4), (len(ray), 1, 1))
+    c2w[:, :3, :3] = np.stack([a / np.linalg.norm(a, axis=-1, keepdims=True) for a in (X, Y, Z)], -1)
+    c2w[:, :3, 3] = centre
+    return c2w, (width * 0.5 / np.tan(fov_x) + height * 0.5 / np.tan(fov_y)) / 2
 
 
 def test_pack_nine_frames_by_hand():
@@ -77,6 +101,69 @@ def test_batched_unbatched_released_and_plugin():
     c2w_p, K_p = enc.decode(packed, H, W)
     torch.testing.assert_close(c2w_p[0], c2w)
     torch.testing.assert_close(K_p[0], K)
+
+
+@pytest.mark.parametrize("method", ["lstsq", "released"])
+def test_origins_are_unlogged_per_pixel_then_averaged(method):
+    """SPEC §4: invert the log at every pixel, then average (the mean of the logs differs on a generated
+    raymap). One camera on a 2x2 raymap, origins by hand, p_max = 2 (divide by 10 * 2)."""
+    c2w, K = _cameras(1, 0, 10, 10, 7.5, 7.5, dtype=torch.float64)
+    ray = raymap.encode(c2w, K, 16, 16)
+    ln = math.log
+    ray[0, 3] = torch.tensor([[0, 0], [0, ln(101)]], dtype=ray.dtype)               # 0, 0, 0, 100: mean 25
+    ray[0, 4] = -ln(3)                                                              # -2 everywhere
+    ray[0, 5] = torch.tensor([[ln(2), -ln(2)], [ln(5), -ln(5)]], dtype=ray.dtype)   # 1, -1, 4, -4: mean 0
+    c2w_d, _ = raymap.decode(ray, 16, 16, p_max=2.0, method=method)
+    torch.testing.assert_close(c2w_d[0, :3, 3], torch.tensor([1.25, -0.1, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(c2w_d[0, :3, :3], c2w[0, :3, :3])
+
+
+def test_released_focal_averages_the_x_and_y_fields_of_view():
+    """A centred camera with fx = 200, fy = 100 (H x W = 96 x 128): the x field of view reads 200, the y
+    one 100, and the release's single focal is their mean, 150; rotation and position stay exact."""
+    c2w, K = _cameras(3, 8, 200, 100, 63.5, 47.5, dtype=torch.float64)
+    c2w_r, K_r = raymap.decode(raymap.encode(c2w, K, 96, 128), 96, 128, method="released")
+    expected = torch.tensor([[150, 0, 63.5], [0, 150, 47.5], [0, 0, 1]], dtype=torch.float64)
+    torch.testing.assert_close(K_r, expected.expand(3, 3, 3))
+    torch.testing.assert_close(c2w_r, c2w)
+
+
+def test_released_decode_is_the_spec_heuristic_on_noisy_raymaps():
+    """fx != fy, an off-centre principal point and noise on every channel, as in a generated raymap:
+    ``method="released"`` is SPEC §4's heuristic to float64 rounding (float32 input: to its precision)."""
+    H, W = 96, 128
+    c2w, K = _cameras(9, 21, 210, 180, 70.0, 41.0, dtype=torch.float64)
+    ray = raymap.encode(c2w, K, H, W)
+    ray += 0.05 * torch.randn(ray.shape, generator=torch.Generator().manual_seed(3), dtype=ray.dtype)
+    pose, focal = _spec_released(ray.numpy(), H, W)
+    c2w_r, K_r = raymap.decode(ray, H, W, method="released")
+    np.testing.assert_allclose(c2w_r.numpy(), pose, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(K_r[:, 0, 0].numpy(), focal, rtol=1e-12)
+    torch.testing.assert_close(K_r[:, 1, 1], K_r[:, 0, 0])
+    torch.testing.assert_close(K_r[:, :2, 2], torch.tensor([[(W - 1) / 2, (H - 1) / 2]]).double().expand(9, 2))
+    c2w_32, K_32 = raymap.decode(ray.float(), H, W, method="released")
+    np.testing.assert_allclose(c2w_32.numpy(), pose, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(K_32[:, 0, 0].numpy(), focal, rtol=1e-5)
+
+
+def test_lstsq_decode_is_the_least_squares_camera_of_a_noisy_raymap():
+    """On a noisy raymap, ``lstsq`` splits the least-squares ``d = M [u v 1]`` of each frame, over the
+    full-resolution pixels its latent pixels sample (u = 8j + 3.5, v = 8i + 3.5), as ``M = R U`` with U
+    upper triangular and ``K^-1 = U / U[2, 2]`` less its skew (noise leaves M's scale and skew free)."""
+    H, W = 64, 96
+    c2w, K = _cameras(5, 2, 90, 70, 40.0, 35.0, dtype=torch.float64)
+    ray = raymap.encode(c2w, K, H, W)
+    ray += 0.05 * torch.randn(ray.shape, generator=torch.Generator().manual_seed(1), dtype=ray.dtype)
+    c2w_d, K_d = raymap.decode(ray, H, W)
+    v, u = np.mgrid[0:H // 8, 0:W // 8] * 8 + 3.5
+    A = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], 1)
+    for frame, pose, k in zip(ray.numpy(), c2w_d.numpy(), K_d.numpy()):
+        M = np.linalg.lstsq(A, frame[:3].reshape(3, -1).T, rcond=None)[0].T
+        U = pose[:3, :3].T @ M
+        np.testing.assert_allclose(np.tril(U, -1), 0, atol=1e-12)
+        K_inv = U / U[2, 2]
+        K_inv[0, 1] = 0
+        np.testing.assert_allclose(K_inv, np.linalg.inv(k), rtol=0, atol=1e-12)
 
 
 def test_mirrored_raymap_decodes_to_a_proper_camera():
@@ -157,6 +244,14 @@ def test_bad_input_raises():
         raymap.decode(ray, 64, 48)
     with pytest.raises(CodecError, match="p_max"):
         raymap.decode(ray, 32, 48, p_max=0.0)
+    for channel in (1, 4):  # a direction, an origin
+        for value in (float("nan"), float("-inf")):
+            bad = ray.clone()
+            bad[3, channel, 2, 5] = value
+            with pytest.raises(CodecError, match="NaN/inf"):
+                raymap.decode(bad, 32, 48)
+    with pytest.raises(CodecError, match="at least 2x2"):
+        raymap.decode(raymap.encode(c2w, K, 8, 48), 8, 48)
     with pytest.raises(CodecError, match="one value per batch"):
         raymap.encode(c2w[None], K[None], 32, 48, p_max=torch.ones(3))
     with pytest.raises(CodecError, match="method"):

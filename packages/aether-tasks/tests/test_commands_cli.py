@@ -78,10 +78,10 @@ def test_model_folder_without_vae_fails_in_one_line(tmp_path, capsys):
     one_line_error(capsys, ["reconstruct", clip, "--model", model, "--out", tmp_path / "o"], "vae")
 
 
-def check_manifest(out, num_frames):
+def check_manifest(out, num_frames, size=(H, W)):
     manifest = json.loads((out / "result.json").read_text())
     depth = np.load(out / manifest["files"]["depth"])
-    assert depth.shape == (num_frames, H, W) and np.isfinite(depth).all()
+    assert depth.shape == (num_frames, *size) and np.isfinite(depth).all()
     trajectory = np.loadtxt(out / manifest["files"]["trajectory_tum"])
     assert trajectory.shape == (num_frames, 8)
     for name in manifest["files"].values():
@@ -118,3 +118,33 @@ def test_pipeline_puts_the_vae_in_its_dtype_and_on_its_device(model):
     assert {p.dtype for p in vae_params} == {torch.bfloat16}
     assert {p.device.type for p in vae_params} == {"cpu"}
     assert next(pipe.backbone.parameters()).dtype == torch.bfloat16
+
+
+# Folders written by diffusers' own classes, each VAE configured for another size than the model's frames:
+# (latent height, latent width, transformer sample_frames, VAE sample size (H, W), default clip frames).
+FOLDERS = [
+    # frames as large as the VAE's sample size: diffusers' tiles fail there (its tiled encode crashes, its
+    # tiled decode gives 50x56 frames); the codec runs untiled
+    pytest.param(4, 6, 9, (32, 48), 9, id="32x48-vae-32x48"),
+    # tiles on the latent grid (strides 40 and 32 px): tiled, as the release tiles 480x720 with its VAE
+    pytest.param(4, 6, 9, (96, 80), 9, id="32x48-vae-96x80"),
+    # the released VAE's size, frames far below a tile; sample_frames 13 is no 8m + 1 clip: 9 by default
+    pytest.param(6, 8, 13, (480, 720), 9, id="48x64-vae-480x720"),
+]
+
+
+@pytest.mark.parametrize("latent_height, latent_width, sample_frames, vae_sample, default_frames", FOLDERS)
+def test_all_three_commands_run_on_diffusers_folders_without_size_flags(
+        tmp_path, capsys, latent_height, latent_width, sample_frames, vae_sample, default_frames):
+    _needs_model_stack()
+    model = write_tiny_model(tmp_path / "model", latent_height, latent_width, sample_frames, vae_sample=vae_sample)
+    size = (8 * latent_height, 8 * latent_width)
+    clip = write_video(tmp_path / "clip.mp4", frames(9, 48, 80), 12)  # another size: resized, centre-cropped
+    image = write_png(tmp_path / "obs.png", frames(1, 48, 80)[0])
+    goal = write_png(tmp_path / "goal.png", frames(1, 48, 80, seed=1)[0])
+    runs = {"rec": (["reconstruct", clip], 9), "pred": (["predict", image, "--steps", 1], default_frames),
+            "plan": (["plan", image, goal, "--steps", 1], default_frames)}
+    for out, (argv, num_frames) in runs.items():
+        code, printed = run_cli(capsys, *argv, "--model", model, "--out", tmp_path / out)
+        assert code == 0, printed.err
+        check_manifest(tmp_path / out, num_frames, size)

@@ -88,3 +88,33 @@ def test_seed_fixes_the_sample():
     a, b = denoise(zero, cond, scheduler, config), denoise(zero, cond, scheduler, config)
     c = denoise(zero, cond, scheduler, config.model_copy(update={"seed": 1}))
     assert torch.equal(a, b) and not torch.allclose(a, c)
+
+
+def release_loop(denoiser, condition, steps, seed, held):
+    """The release's DPM loop (SPEC §8): noise drawn and latents kept in ``held`` between steps."""
+    scheduler = make_scheduler(SCHEDULER_CONFIG, "dpm")
+    scheduler.set_timesteps(steps)
+    generator = torch.Generator().manual_seed(seed)
+    latents = torch.randn(SHAPE, generator=generator, dtype=held) * scheduler.init_noise_sigma
+    old, timesteps = None, scheduler.timesteps
+    for i, t in enumerate(timesteps):
+        pred = denoiser(torch.cat([latents.bfloat16(), condition.bfloat16()], 2), t.expand(1)).float()
+        latents, old = scheduler.step(pred, old, t, timesteps[i - 1] if i else None, latents, generator=generator,
+                                      return_dict=False)
+        latents = latents.to(held)
+    return latents
+
+
+def test_bf16_holds_latents_and_noise_in_bf16_between_steps_as_the_release():
+    def denoiser(x, t):  # a fixed bf16 function of the whole input
+        return (0.5 * x[:, :, :56].float() + x[:, :, 56:57].float()).bfloat16()
+
+    condition = torch.randn(1, 3, 40, 2, 3, generator=torch.Generator().manual_seed(0))
+    config = SamplingConfig(steps=3, guidance=1.0, dynamic_cfg=False, seed=4, progress=False)
+    out = denoise(denoiser, condition, make_scheduler(SCHEDULER_CONFIG, "dpm"), config, dtype=torch.bfloat16)
+    assert out.dtype == torch.bfloat16
+    assert torch.equal(out, release_loop(denoiser, condition, 3, 4, torch.bfloat16))
+    fp32 = config.model_copy(update={"latents": "float32"})  # the named option: float32 between steps
+    out = denoise(denoiser, condition, make_scheduler(SCHEDULER_CONFIG, "dpm"), fp32, dtype=torch.bfloat16)
+    assert out.dtype == torch.float32
+    assert torch.equal(out, release_loop(denoiser, condition, 3, 4, torch.float32))

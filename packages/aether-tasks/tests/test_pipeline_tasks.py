@@ -31,7 +31,7 @@ QUIET = SamplingConfig(progress=False)
 class BlockCodec:
     """Latent frame t = pixel frame 4t, 8x8 mean-pooled, in channels 0:3; decoding repeats it."""
 
-    def encode(self, video):
+    def encode(self, video, generator=None):
         pooled = F.avg_pool2d(video[0, ::4].float(), 8)[None]
         return torch.cat([pooled, torch.zeros(1, pooled.shape[1], 13, *pooled.shape[-2:])], 2)
 

@@ -3,7 +3,8 @@
 ``write_tiny_model(path)`` creates ``transformer/`` (CogVideoXTransformer3DModel, in 96 / out 56,
 one layer), ``vae/`` (AutoencoderKLCogVideoX, 8 channels per block), ``scheduler/`` (the
 CogVideoX-5b-I2V DPM scheduler config) and ``empty_prompt_embeds.safetensors``. Frames are
-``(8 * sample_height) x (8 * sample_width)`` = 32 x 48 pixels by default. Reused by other tests.
+``(8 * sample_height) x (8 * sample_width)`` = 32 x 48 pixels by default; the VAE's configured sample
+size is twice that unless ``vae_sample`` sets it. Reused by other tests.
 """
 
 from __future__ import annotations
@@ -31,22 +32,22 @@ def tiny_transformer(latent_height: int = 4, latent_width: int = 6,
         sample_frames=frames, use_rotary_positional_embeddings=True, max_text_seq_length=TEXT_LEN)
 
 
-def tiny_vae(height: int = 32, width: int = 48) -> AutoencoderKLCogVideoX:
-    # diffusers tiles frames larger than half the sample size; tiles that small leave edge tiles
-    # too thin for the tiny VAE's convolutions, so the sample size is twice the frame (no tiling)
+def tiny_vae(sample_height: int = 64, sample_width: int = 96) -> AutoencoderKLCogVideoX:
+    """diffusers tiles frames larger than half the configured sample size (the codec only where that is exact)."""
     return AutoencoderKLCogVideoX(block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4,
-                                  latent_channels=16, sample_height=2 * height, sample_width=2 * width)
+                                  latent_channels=16, sample_height=sample_height, sample_width=sample_width)
 
 
 def write_tiny_model(path: str | Path, latent_height: int = 4, latent_width: int = 6, frames: int = 9,
-                     seed: int = 0, vae: bool = True) -> Path:
-    """Write the tiny model folder to ``path`` (``vae=False`` leaves ``vae/`` out) and return it."""
+                     seed: int = 0, vae: bool = True, vae_sample: tuple[int, int] | None = None) -> Path:
+    """Write the tiny model folder to ``path`` (``vae=False`` leaves ``vae/`` out; ``vae_sample`` is the
+    VAE's configured ``(height, width)``, default twice the frame) and return it."""
     path = Path(path)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         tiny_transformer(latent_height, latent_width, frames).save_pretrained(path / "transformer")
         if vae:
-            tiny_vae(latent_height * 8, latent_width * 8).save_pretrained(path / "vae")
+            tiny_vae(*(vae_sample or (latent_height * 16, latent_width * 16))).save_pretrained(path / "vae")
         save_file({"prompt_embeds": torch.randn(1, TEXT_LEN, TEXT_DIM)},
                   path / "empty_prompt_embeds.safetensors")
     CogVideoXDPMScheduler(**SCHEDULER_CONFIG).save_pretrained(path / "scheduler")

@@ -83,8 +83,11 @@ def test_running_again_reuses_finished_stages(demo):
     out, report, _ = demo
     scores = (out / "heldout" / "clip_0000" / "scores.json").stat().st_mtime_ns
     (out / "heldout" / "stage.json").unlink()  # as if interrupted after the clip, before the stage ended
+    orphan = out / "heldout" / ".stage.abcd1234.tmp.json"  # what it was writing when killed
+    orphan.write_text("{")
     lines: list[str] = []
     assert run_demo(out, SMALL, log=lines.append) == report
+    assert not orphan.exists()
     assert [line for line in lines if line.endswith("running")] == ["[heldout] running"]
     assert (out / "heldout" / "clip_0000" / "scores.json").stat().st_mtime_ns == scores  # not recomputed
 

@@ -93,7 +93,11 @@ def test_cached_latents_match_the_online_codec(clips, tmp_path):
     config = tiny_config(clips, tmp_path / "run", steps=2, eval_examples=0, export=False,
                          data={"cache": str(tmp_path / "cache"), "cache_windows": 2})
     (tmp_path / "config.yaml").write_text(dump_config(config))
+    orphan = tmp_path / "cache" / ".clip_0.abcd1234.tmp.safetensors"  # what a killed earlier run was writing
+    orphan.parent.mkdir()
+    orphan.write_bytes(b"half")
     assert main(["train", "cache", str(tmp_path / "config.yaml")]) == 0
+    assert not orphan.exists()
     example = CachedWindows(config, 4)[(0, 0)]
     codec = PixelCodec()
     assert torch.allclose(example["colour_latents"], codec.encode(example["video"][None])[0], atol=1e-6)

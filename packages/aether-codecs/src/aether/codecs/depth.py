@@ -33,7 +33,10 @@ def encode(depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def decode(video: torch.Tensor, p_max: torch.Tensor | float | None = None) -> torch.Tensor:
     """``video (B, F, 3, H, W)`` -> depth ``(B, F, H, W)``: metric with ``p_max (B,)``, else relative
-    (in units of the nearest depth). Unbatched ``(F, 3, H, W)`` gives ``(F, H, W)``."""
+    (in units of the nearest depth). Unbatched ``(F, 3, H, W)`` gives ``(F, H, W)``.
+
+    The channels are averaged as decoded, unclamped, and only ``p' = q^2`` is clipped (SPEC §8, as the
+    release): clamping each channel first moves the result wherever a decoded video's channels disagree."""
     v, squeeze = with_batch(video, 5, "depth video")
     if v.shape[2] != 3:
         raise CodecError(f"depth video needs 3 channels at dim -3, got {v.shape[2]}")

@@ -1,6 +1,10 @@
 """Video codecs with the VideoCodec shape contract: ``(B, F, 3, H, W)`` in [-1, 1], ``F = 4k+1`` <->
 latents ``(B, k+1, 16, H/8, W/8)``.
 
+``decode`` returns the decoder's values unclamped: they may leave [-1, 1] where generated latents are
+off the training distribution, and the depth codec averages a depth video's three channels before
+clipping anything (SPEC §8); colour consumers clamp (``aether.tasks.pipeline.AetherPipeline.decode_rgb``).
+
 ``PixelCodec`` is parameter-free (CPU tests, demos, tiny models); ``CogVideoXCodec`` wraps the
 released diffusers ``AutoencoderKLCogVideoX``.
 """
@@ -8,6 +12,7 @@ released diffusers ``AutoencoderKLCogVideoX``.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -74,8 +79,8 @@ class PixelCodec(VideoCodec):
             raise CodecError("PixelCodec scales must be positive")
         self.rgb_scale, self.motion_scale = rgb_scale, motion_scale
 
-    def encode(self, video: torch.Tensor) -> torch.Tensor:
-        """``(B, F, 3, H, W)`` -> ``(B, (F-1)/4+1, 16, H/8, W/8)``."""
+    def encode(self, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(B, F, 3, H, W)`` -> ``(B, (F-1)/4+1, 16, H/8, W/8)``; deterministic (``generator`` unused)."""
         _check_video(video, self.spatial_factor, self.temporal_factor)
         B, n, _, H, W = video.shape
         s = self.spatial_factor
@@ -89,7 +94,7 @@ class PixelCodec(VideoCodec):
         return feats.reshape(B, T, self.temporal_factor * 4, H // s, W // s)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """``(B, T, 16, h, w)`` -> ``(B, 4T-3, 3, 8h, 8w)`` in [-1, 1]."""
+        """``(B, T, 16, h, w)`` -> ``(B, 4T-3, 3, 8h, 8w)``, unclamped."""
         _check_latents(latents, self.latent_channels)
         B, T, _, h, w = latents.shape
         per_frame = latents.reshape(B, T, self.temporal_factor, 4, h, w)[:, :, :, :3] / self.rgb_scale
@@ -97,24 +102,51 @@ class PixelCodec(VideoCodec):
         frames = torch.cat([first, per_frame[:, 1:].reshape(B, -1, 3, h, w)], 1)
         up = F.interpolate(frames.reshape(-1, 3, h, w), scale_factor=self.spatial_factor, mode="bilinear",
                            align_corners=False)
-        return up.clamp(-1, 1).reshape(B, frames.shape[1], 3, h * self.spatial_factor, w * self.spatial_factor)
+        return up.reshape(B, frames.shape[1], 3, h * self.spatial_factor, w * self.spatial_factor)
+
+
+def _tiled_length(size: int, tile_in: int, tile_out: int, overlap: float, scale_up: int, scale_down: int) -> int | None:
+    """Output length along one axis of ``size`` input cells through diffusers' tiled CogVideoX VAE
+    (``tiled_encode`` / ``tiled_decode``): tiles of ``tile_in`` input cells start every
+    ``int(tile_in (1 - overlap))``, each gives ``extent * scale_up / scale_down`` output cells of which
+    ``tile_out - int(tile_out overlap)`` are kept. None where a tile starts or ends between output
+    cells: its latents would sit off the grid of the untiled ones."""
+    stride, keep = int(tile_in * (1 - overlap)), tile_out - int(tile_out * overlap)
+    if stride < 1:
+        return None
+    total = 0
+    for start in range(0, size, stride):
+        extent = min(tile_in, size - start)
+        if (start * scale_up) % scale_down or (extent * scale_up) % scale_down:
+            return None
+        total += min(keep, extent * scale_up // scale_down)
+    return total
 
 
 class CogVideoXCodec(VideoCodec):
     """diffusers ``AutoencoderKLCogVideoX`` in the transformer's latent layout, scaled by its
-    ``scaling_factor``; slicing and tiling on. ``sample=False`` encodes the posterior mode."""
+    ``scaling_factor``; slicing on. Tiling is on wherever diffusers' tiles give exactly the untiled
+    latent grid (the released 480x720 frames with its VAE, where the release tiles too); elsewhere
+    (frames small against the VAE's configured sample size) the tiled sizes come out wrong
+    (SPEC §8), so that call runs untiled."""
 
-    def __init__(self, vae, sample: bool = False) -> None:
+    def __init__(self, vae) -> None:
+        config = vae.config
+        factor = 2 ** (len(config.block_out_channels) - 1)
+        if (config.latent_channels, factor, config.temporal_compression_ratio) != \
+                (self.latent_channels, self.spatial_factor, self.temporal_factor):
+            raise CheckpointError(
+                f"the VAE has {config.latent_channels} latent channels, spatial factor {factor} and temporal factor "
+                f"{config.temporal_compression_ratio}; AETHER needs {self.latent_channels}, {self.spatial_factor} "
+                f"and {self.temporal_factor} (a CogVideoX VAE)")
         self.vae = vae.eval()
         self.vae.enable_slicing()
-        self.vae.enable_tiling()
-        self.sample = sample
-        self.scaling_factor = float(vae.config.scaling_factor)
-        self.latent_channels = int(vae.config.latent_channels)
+        self.vae.enable_tiling()  # sets the tile sizes; each call decides whether to use them
+        self.scaling_factor = float(config.scaling_factor)
 
     @classmethod
     def from_pretrained(cls, vae_dir: str | os.PathLike, dtype: torch.dtype = torch.float32,
-                        device: str | torch.device = "cpu", sample: bool = False) -> "CogVideoXCodec":
+                        device: str | torch.device = "cpu") -> "CogVideoXCodec":
         """Load a local diffusers VAE folder (``config.json`` + weights)."""
         from diffusers import AutoencoderKLCogVideoX
 
@@ -122,25 +154,70 @@ class CogVideoXCodec(VideoCodec):
             raise CheckpointError(f"{vae_dir} is not a diffusers VAE folder (no config.json); pass the 'vae/' "
                                   "folder of a CogVideoX or AETHER model")
         vae = AutoencoderKLCogVideoX.from_pretrained(vae_dir, torch_dtype=dtype).to(device)
-        return cls(vae, sample=sample)
+        return cls(vae)
 
     def _param(self) -> torch.Tensor:
         return next(self.vae.parameters())
 
+    def tiles_exactly(self, height: int, width: int, encode: bool) -> bool:
+        """Whether diffusers' tiled VAE maps ``height x width`` (pixels to encode, latent cells to
+        decode) onto exactly the untiled output grid."""
+        vae, factor = self.vae, self.spatial_factor
+        scale = (1, factor) if encode else (factor, 1)
+        axes = ((height, vae.tile_sample_min_height, vae.tile_latent_min_height, vae.tile_overlap_factor_height),
+                (width, vae.tile_sample_min_width, vae.tile_latent_min_width, vae.tile_overlap_factor_width))
+        for size, sample_tile, latent_tile, overlap in axes:
+            tiles = (sample_tile, latent_tile) if encode else (latent_tile, sample_tile)
+            if _tiled_length(size, *tiles, overlap, *scale) != size * scale[0] // scale[1]:
+                return False
+        return True
+
+    @contextmanager
+    def _tiling(self, height: int, width: int, encode: bool):
+        """Tile this call only where that is exact; restore the VAE's flag after (it may be shared)."""
+        before = self.vae.use_tiling
+        self.vae.use_tiling = self.tiles_exactly(height, width, encode)
+        try:
+            yield
+        finally:
+            self.vae.use_tiling = before
+
     @torch.no_grad()
-    def encode(self, video: torch.Tensor) -> torch.Tensor:
-        """``(B, F, 3, H, W)`` in [-1, 1] -> ``(B, T, 16, H/8, W/8)`` scaled latents."""
+    def encode(self, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(B, F, 3, H, W)`` in [-1, 1] -> ``(B, T, 16, H/8, W/8)`` scaled latents: the VAE posterior
+        sampled with ``generator`` (as the release samples its colour conditions), or its mode without one."""
         _check_video(video, self.spatial_factor, self.temporal_factor)
         p = self._param()
-        dist = self.vae.encode(video.to(p.device, p.dtype).permute(0, 2, 1, 3, 4)).latent_dist
-        z = dist.sample() if self.sample else dist.mode()
-        return (z * self.scaling_factor).permute(0, 2, 1, 3, 4).to(video.dtype)
+        B, n, _, H, W = video.shape
+        # standard memory layout: in bf16 the VAE's convolutions round differently on a channels-last
+        # input, and the release's input (from NumPy frames) reaches them in this layout
+        x = video.to(p.device, p.dtype).permute(0, 2, 1, 3, 4).contiguous()
+        with self._tiling(H, W, encode=True):
+            dist = self.vae.encode(x).latent_dist
+        z = dist.mode() if generator is None else dist.sample(generator)
+        latents = (z * self.scaling_factor).permute(0, 2, 1, 3, 4).to(video.dtype)
+        _check_shape(latents, (B, (n - 1) // self.temporal_factor + 1, self.latent_channels,
+                               H // self.spatial_factor, W // self.spatial_factor), "encoded")
+        return latents
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """``(B, T, 16, h, w)`` -> ``(B, 4T-3, 3, 8h, 8w)`` in [-1, 1]. Follows the caller's grad
-        mode, so stage-2 training losses on decoded pixels reach the latents."""
+        """``(B, T, 16, h, w)`` -> ``(B, 4T-3, 3, 8h, 8w)``, unclamped. Follows the caller's grad mode, so
+        stage-2 training losses on decoded pixels reach the latents."""
         _check_latents(latents, self.latent_channels)
         p = self._param()
-        z = latents.to(p.device, p.dtype).permute(0, 2, 1, 3, 4) / self.scaling_factor
-        out = self.vae.decode(z).sample
-        return out.permute(0, 2, 1, 3, 4).clamp(-1, 1).to(latents.dtype)
+        B, T, _, h, w = latents.shape
+        # times 1/scaling as the release decodes (not a division: bf16 rounding would differ)
+        z = latents.to(p.device, p.dtype).permute(0, 2, 1, 3, 4) * (1 / self.scaling_factor)
+        with self._tiling(h, w, encode=False):
+            out = self.vae.decode(z).sample
+        video = out.permute(0, 2, 1, 3, 4).to(latents.dtype)
+        _check_shape(video, (B, (T - 1) * self.temporal_factor + 1, 3, h * self.spatial_factor,
+                             w * self.spatial_factor), "decoded")
+        return video
+
+
+def _check_shape(x: torch.Tensor, expected: tuple[int, ...], what: str) -> None:
+    """Raise unless the VAE's output has the shape the codec contract promises."""
+    if tuple(x.shape) != expected:
+        hint = "; CogVideoX decodes only an odd number of latent frames" if x.shape[1] != expected[1] else ""
+        raise CodecError(f"the VAE {what} to shape {tuple(x.shape)}, expected {expected}{hint}")

@@ -7,7 +7,9 @@ import argparse
 import sys
 from importlib.metadata import distributions
 
-from aether.core.errors import AetherError
+from pydantic import ValidationError
+
+from aether.core.errors import AetherError, describe_validation
 from aether.core.registry import Registry, default_registry
 
 
@@ -43,15 +45,30 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error(exc: OSError) -> str:
+    """``path: reason`` (both paths for a rename), as the shell's tools say it."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    return f"{paths}: {exc.strerror}" if paths and exc.strerror else str(exc)
+
+
 def main(argv: list[str] | None = None, registry: Registry | None = None) -> int:
-    """Run the CLI; bad input exits with status 2 and a one-line ``error:`` message."""
+    """Run the CLI; bad input, bad files and a full or read-only disk exit with status 2 and a one-line
+    ``error:`` message. Plugins that failed to load are named in ``warning:`` lines; the rest work."""
     registry = registry or default_registry()
     try:
         parser = build_parser(registry)
+        for problem in registry.problems:
+            print(f"warning: {problem}", file=sys.stderr)
         args = parser.parse_args(argv)
         return int(args._run(args) or 0)
     except AetherError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        print(f"error: {exc.title}: {describe_validation(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished work is kept and a rerun resumes", file=sys.stderr)

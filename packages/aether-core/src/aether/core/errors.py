@@ -1,5 +1,12 @@
 """Exceptions with messages that say what was wrong and what to do."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class AetherError(Exception):
     """Base class of every error AETHER raises on bad input or state."""
@@ -15,3 +22,9 @@ class ClipError(AetherError, ValueError):
 
 class CheckpointError(AetherError, FileNotFoundError):
     """A model folder or checkpoint that is missing, incomplete or corrupt."""
+
+
+def describe_validation(exc: ValidationError, whole: str = "value") -> str:
+    """A pydantic ``ValidationError`` on one line: ``field.path: message; ...`` (``whole`` names an
+    error about the whole value rather than one field)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or whole}: {e['msg']}" for e in exc.errors())

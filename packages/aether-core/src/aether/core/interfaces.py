@@ -20,14 +20,16 @@ IN_CHANNELS = OUT_CHANNELS + CONDITION_CHANNELS  # 96
 
 
 class VideoCodec(ABC):
-    """Pixels <-> latents. ``encode((B, F, 3, H, W)) -> (B, T, 16, H/8, W/8)``; ``decode`` inverts."""
+    """Pixels <-> latents. ``encode((B, F, 3, H, W)) -> (B, T, 16, H/8, W/8)``; ``decode`` inverts,
+    unclamped (colour consumers clamp; the depth codec averages channels first, SPEC §8)."""
 
     latent_channels: int = COLOUR_CHANNELS
     spatial_factor: int = 8
     temporal_factor: int = 4
 
     @abstractmethod
-    def encode(self, video: torch.Tensor) -> torch.Tensor: ...
+    def encode(self, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A stochastic codec samples with ``generator`` if given (deterministic without); others ignore it."""
 
     @abstractmethod
     def decode(self, latents: torch.Tensor) -> torch.Tensor: ...

@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aether.core.atomic import write_json
-from aether.core.errors import CheckpointError
+from aether.core.atomic import atomic_dir, write_json
+from aether.core.errors import CheckpointError, describe_validation
 
 TRANSFORMER = "transformer"
 SCHEDULER = "scheduler"
@@ -55,8 +54,7 @@ def _read_settings(root: Path) -> ModelSettings:
     try:
         return ModelSettings.model_validate(json.loads(path.read_text()))
     except (json.JSONDecodeError, ValidationError) as exc:
-        first = str(exc).splitlines()[0] if isinstance(exc, json.JSONDecodeError) else \
-            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        first = str(exc).splitlines()[0] if isinstance(exc, json.JSONDecodeError) else describe_validation(exc)
         raise CheckpointError(f"{path} is invalid ({first}); fix it or delete it to use the defaults") from exc
 
 
@@ -187,9 +185,7 @@ def write_model_folder(dst: str | os.PathLike, backbone: Any, scheduler_config: 
     transformer = getattr(backbone, "transformer", backbone)
     if prompt_embeds is None:
         prompt_embeds = getattr(backbone, "prompt_embeds", None)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
-    try:
+    with atomic_dir(dst) as tmp:
         transformer.save_pretrained(tmp / TRANSFORMER, safe_serialization=True, max_shard_size=max_shard_size)
         CogVideoXDPMScheduler(**(scheduler_config or default_scheduler_config())).save_pretrained(tmp / SCHEDULER)
         if prompt_embeds is not None:
@@ -197,16 +193,6 @@ def write_model_folder(dst: str | os.PathLike, backbone: Any, scheduler_config: 
         if vae_dir is not None:
             shutil.copytree(vae_dir, tmp / VAE)
         write_json(tmp / SETTINGS_FILE, settings.model_dump())
-        if dst.exists():  # overwrite: swap, then delete the old folder
-            old = dst.with_name(f".{dst.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(dst, old)
-            os.replace(tmp, dst)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, dst)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return dst
 
 

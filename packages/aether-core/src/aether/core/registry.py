@@ -1,13 +1,16 @@
 """Plugin discovery and look-up by name.
 
-Plugins come from the entry-point group ``aether`` (pluggy's setuptools loader); each spec is
-attributed to the distribution that published it so conflicts and listings can name it.
+Plugins come from the entry-point group ``aether``; each spec is attributed to the distribution that
+published it so conflicts and listings can name it. A plugin that fails to import, or whose hook
+raises, is left out and described in ``Registry.problems``: one broken package must not take the
+other plugins (and every command) down with it.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
@@ -53,35 +56,56 @@ class Registry:
     def __init__(self, manager: pluggy.PluginManager | None = None) -> None:
         self.manager = manager or pluggy.PluginManager(hookspecs.PROJECT)
         self.manager.add_hookspecs(hookspecs)
-        self._local: dict[int, tuple[str, str]] = {}
+        self._origins: dict[int, tuple[str, str]] = {}
+        self._load_problems: list[str] = []
+        self._hook_problems: list[str] = []
         self._index: dict[str, dict[str, PluginEntry]] | None = None
 
     @classmethod
     def from_entry_points(cls) -> "Registry":
-        """A registry holding every plugin installed in this environment."""
+        """A registry holding every plugin installed in this environment that loads."""
         registry = cls()
-        registry.manager.load_setuptools_entrypoints(hookspecs.PROJECT)
+        for point in entry_points(group=hookspecs.PROJECT):
+            dist = (point.dist.metadata["Name"], point.dist.version) if point.dist else (LOCAL, "")
+            try:
+                registry.register(point.load(), *dist, name=point.name)
+            except Exception as exc:  # whatever a third party's import raises, the other plugins must work
+                registry._load_problems.append(
+                    f"plugin {point.name!r} from {dist[0]} {dist[1]} was not loaded ({_first_line(exc)}); "
+                    f"reinstall {dist[0]} or uninstall it")
         return registry
 
-    def register(self, plugin: object, distribution: str = LOCAL, version: str = "") -> None:
+    def register(self, plugin: object, distribution: str = LOCAL, version: str = "", name: str | None = None) -> None:
         """Add a plugin object in-process (tests, notebooks); installed ones come from entry points."""
-        self.manager.register(plugin)
-        self._local[id(plugin)] = (distribution, version)
+        self.manager.register(plugin, name=name)
+        self._origins[id(plugin)] = (distribution, version)
         self._index = None
 
-    def _origin(self, plugin: object) -> tuple[str, str]:
-        for loaded, dist in self.manager.list_plugin_distinfo():
-            if loaded is plugin:
-                return dist.metadata["Name"], dist.version
-        return self._local.get(id(plugin), (LOCAL, ""))
+    @property
+    def problems(self) -> list[str]:
+        """One line per plugin left out because it failed to load or its hook raised."""
+        self._ensure_index()
+        return self._load_problems + self._hook_problems
+
+    def _specs(self, impl: pluggy.HookImpl, kind: str) -> list:
+        """What one plugin's hook returns; a hook that raises is noted in ``problems`` and gives none."""
+        try:
+            return list(impl.function() or [])
+        except Exception as exc:  # a third party's bug must not hide every other plugin
+            dist, version = self._origins.get(id(impl.plugin), (LOCAL, ""))
+            self._hook_problems.append(
+                f"plugin {impl.plugin_name!r} from {dist} {version} gave no {kind} plugins ({_first_line(exc)}); "
+                f"reinstall {dist} or uninstall it")
+            return []
 
     def _build_index(self) -> dict[str, dict[str, PluginEntry]]:
         index: dict[str, dict[str, PluginEntry]] = {}
+        self._hook_problems = []
         for kind, (hook_name, spec_cls) in KINDS.items():
             entries: dict[str, PluginEntry] = {}
             for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
-                dist, version = self._origin(impl.plugin)
-                for spec in impl.function() or []:
+                dist, version = self._origins.get(id(impl.plugin), (LOCAL, ""))
+                for spec in self._specs(impl, kind):
                     if not isinstance(spec, spec_cls):
                         raise PluginError(
                             f"plugin {impl.plugin_name!r} from {dist} returned {type(spec).__name__} "
@@ -95,12 +119,15 @@ class Registry:
             index[kind] = entries
         return index
 
+    def _ensure_index(self) -> dict[str, dict[str, PluginEntry]]:
+        if self._index is None:
+            self._index = self._build_index()
+        return self._index
+
     def _kind(self, kind: str) -> dict[str, PluginEntry]:
         if kind not in KINDS:
             raise PluginError(f"unknown plugin kind {kind!r}; kinds are: {', '.join(KINDS)}")
-        if self._index is None:
-            self._index = self._build_index()
-        return self._index[kind]
+        return self._ensure_index()[kind]
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._kind(kind))
@@ -123,6 +150,11 @@ class Registry:
     def entries(self) -> list[PluginEntry]:
         """Every plugin, sorted by kind then name."""
         return [self._kind(kind)[name] for kind in KINDS for name in self.names(kind)]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 @functools.cache

@@ -22,8 +22,14 @@ def _add_common(parser: argparse.ArgumentParser, default_steps: str) -> None:
     parser.add_argument("--no-dynamic-cfg", dest="dynamic_cfg", action="store_const", const=False,
                         help="use a constant CFG weight instead of the released dynamic one")
     parser.add_argument("--scheduler", choices=("dpm", "ddim"), default="dpm")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of each pass's generator, drawn from in the "
+                        "release's order: VAE posterior samples of the colour conditions, then the noise")
+    parser.add_argument("--posterior-mode", dest="posterior", action="store_const", const="mode", default="sample",
+                        help="encode colour conditions as the VAE posterior's mode instead of a seeded sample")
     parser.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32")
+    parser.add_argument("--fp32-latents", dest="latents", action="store_const", const="float32", default="model",
+                        help="hold the latents and noise in float32 between steps (default: in --dtype, as the "
+                             "release; a bf16 run then gives the release's sample)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--fps", type=float,
                         help="frame rate the model is told (default: the video's, else 12)")
@@ -40,13 +46,16 @@ def _add_trajectory(parser: argparse.ArgumentParser) -> None:
                                                     "length, else the model's)")
     parser.add_argument("--fov", type=float, default=60.0, help="horizontal field of view in degrees of a "
                                                                 "--trajectory / --named path (default 60)")
+    parser.add_argument("--post-reconstruction", choices=("rgb", "latents"), default="rgb",
+                        help="depth and cameras from the generated video decoded to RGB and re-encoded (rgb, the "
+                             "release) or from its colour latents directly (latents: one VAE encode fewer)")
 
 
 def _config(args: argparse.Namespace):
     from aether.tasks.sampling import SamplingConfig
 
     return SamplingConfig(steps=args.steps, guidance=args.guidance, dynamic_cfg=args.dynamic_cfg,
-                          scheduler=args.scheduler, seed=args.seed)
+                          scheduler=args.scheduler, seed=args.seed, posterior=args.posterior, latents=args.latents)
 
 
 def _pipeline(args: argparse.Namespace):
@@ -146,7 +155,8 @@ def predict_command(parser: argparse.ArgumentParser):
         image, trajectory = _read_image(args.image), _read_trajectory(args)
         pipe = _pipeline(args)
         result = pipe.predict(image, num_frames=args.frames, fps=args.fps or 12.0,
-                              action=_action(args, pipe, trajectory), config=_config(args))
+                              action=_action(args, pipe, trajectory), config=_config(args),
+                              post_reconstruction=args.post_reconstruction)
         return _write(result, args)
 
     return run
@@ -163,7 +173,8 @@ def plan_command(parser: argparse.ArgumentParser):
         trajectory = _read_trajectory(args)
         pipe = _pipeline(args)
         result = pipe.plan(observation, goal, num_frames=args.frames, fps=args.fps or 12.0,
-                           action=_action(args, pipe, trajectory), config=_config(args))
+                           action=_action(args, pipe, trajectory), config=_config(args),
+                           post_reconstruction=args.post_reconstruction)
         return _write(result, args)
 
     return run

@@ -4,6 +4,10 @@ Inputs are uint8 NumPy frames ``(F, H, W, 3)`` (any size: they are resized to co
 size and centre-cropped); outputs are :class:`aether.tasks.result.TaskResult` at the model's size.
 Colour, depth and raymap latents are decoded by the video codec, the depth codec (relative depth,
 ``p_max`` unknown) and the action encoder (cameras by least squares).
+
+Around the model each pass does what the release does (SPEC §8): one generator seeded by
+``SamplingConfig.seed`` samples the colour conditions' VAE posteriors, then the initial and per-step
+noise; prediction and planning decode the generated video to RGB and reconstruct that.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
@@ -22,7 +27,8 @@ from aether.core.interfaces import ACTION_CHANNELS, COLOUR_CHANNELS, DEPTH_CHANN
 from aether.core.registry import Registry, default_registry
 from aether.tasks.maskings import build_condition
 from aether.tasks.result import TaskResult
-from aether.tasks.sampling import SamplingConfig, denoise, load_scheduler_config, make_scheduler
+from aether.tasks.sampling import (SamplingConfig, denoise, load_scheduler_config, make_scheduler,
+                                   seeded_generator)
 
 MIN_FRAMES = 9          # the fewest frames one pass takes
 TEMPORAL = 4            # video frames per latent frame (after the first)
@@ -34,6 +40,10 @@ SPATIAL = 8             # pixels per latent cell
 MAX_DEFAULT_FRAMES = 41  # the longest clip the released model was trained on
 DEFAULT_FOV_DEG = 60.0  # horizontal field of view of a trajectory given without intrinsics
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# what the reconstruction pass after prediction / planning reads: the generated video decoded to RGB and
+# re-encoded (the release), or the generated colour latents directly
+PostReconstruction = Literal["rgb", "latents"]
+POST_RECONSTRUCTIONS = get_args(PostReconstruction)
 _DEPTH = slice(COLOUR_CHANNELS, COLOUR_CHANNELS + DEPTH_CHANNELS)
 _RAYMAP = slice(COLOUR_CHANNELS + DEPTH_CHANNELS, COLOUR_CHANNELS + DEPTH_CHANNELS + ACTION_CHANNELS)
 
@@ -87,14 +97,24 @@ def fit_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def frames_to_video(frames: np.ndarray, device, dtype) -> torch.Tensor:
     """uint8 ``(F, H, W, 3)`` -> ``(1, F, 3, H, W)`` in [-1, 1]."""
-    video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)[None]
-    return (video.to(device=device, dtype=torch.float32) / 127.5 - 1.0).to(dtype)
+    rgb = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)[None]
+    return rgb_to_video(rgb.to(device=device, dtype=torch.float32) / 255.0, dtype)
 
 
-def video_to_frames(video: torch.Tensor) -> np.ndarray:
-    """``(1, F, 3, H, W)`` in [-1, 1] -> uint8 ``(F, H, W, 3)``."""
-    frames = ((video[0].float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+def rgb_to_video(rgb: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``(1, F, 3, H, W)`` in [0, 1] -> in [-1, 1], as ``dtype`` (``2x - 1`` in float32, as the release)."""
+    return (2.0 * rgb.float() - 1.0).to(dtype)
+
+
+def rgb_to_frames(rgb: torch.Tensor) -> np.ndarray:
+    """``(1, F, 3, H, W)`` in [0, 1] -> uint8 ``(F, H, W, 3)``."""
+    frames = (rgb[0].float() * 255.0).round().to(torch.uint8)
     return frames.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def default_frame_count(sample_frames: int) -> int:
+    """The longest one-pass clip (``8m + 1``, 9 to 41 frames) within a transformer's ``sample_frames``."""
+    return max(MIN_FRAMES, (min(sample_frames, MAX_DEFAULT_FRAMES) - 1) // FRAME_STEP * FRAME_STEP + 1)
 
 
 def default_intrinsics(num_frames: int, height: int, width: int,
@@ -162,7 +182,7 @@ class AetherPipeline:
                    scheduler_config=load_scheduler_config(folder.scheduler_dir),
                    prompt_embeds=folder.prompt_embeds(),
                    height=config["sample_height"] * SPATIAL, width=config["sample_width"] * SPATIAL,
-                   default_frames=min(config.get("sample_frames", MAX_DEFAULT_FRAMES), MAX_DEFAULT_FRAMES),
+                   default_frames=default_frame_count(config.get("sample_frames", MAX_DEFAULT_FRAMES)),
                    device=device, dtype=torch_dtype, registry=registry)
 
     # ----------------------------------------------------------------------- building blocks
@@ -170,11 +190,19 @@ class AetherPipeline:
     def latent_size(self) -> tuple[int, int]:
         return self.height // SPATIAL, self.width // SPATIAL
 
-    def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 ``(F, H, W, 3)`` (any size) -> colour latents ``(1, T, 16, h, w)``."""
-        video = frames_to_video(fit_frames(frames, self.height, self.width), self.device, self.dtype)
+    def to_video(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 ``(F, H, W, 3)`` (any size) -> ``(1, F, 3, H, W)`` in [-1, 1] at the model's size."""
+        return frames_to_video(fit_frames(frames, self.height, self.width), self.device, self.dtype)
+
+    def observe(self, config: SamplingConfig, *videos: torch.Tensor) -> tuple[torch.Tensor, torch.Generator]:
+        """The pass's generator and its colour condition: ``videos`` (``(1, F, 3, H, W)`` in [-1, 1] each)
+        encoded in turn, concatenated over latent frames ``(1, T, 16, h, w)``. As in the release, the VAE
+        posteriors are sampled with that generator before it draws any noise (``config.posterior="mode"``:
+        their modes)."""
+        generator = seeded_generator(config.seed, self.device)
+        sampler = generator if config.posterior == "sample" else None
         with torch.no_grad():
-            return self.video_codec.encode(video)
+            return torch.cat([self.video_codec.encode(video, sampler) for video in videos], dim=1), generator
 
     def action_from_cameras(self, c2w: np.ndarray, K: np.ndarray | None = None) -> torch.Tensor:
         """A trajectory ``c2w (F, 4, 4)`` (+ ``K (F, 3, 3)`` at model size, default 60 degree
@@ -207,9 +235,11 @@ class AetherPipeline:
         return raymap_codec.pack(torch.from_numpy(raymap)[None].to(self.device), layout).to(self.dtype)
 
     def sample(self, task: str, observed: torch.Tensor | None, num_latent_frames: int, fps: float,
-               action: torch.Tensor | None = None, config: SamplingConfig | None = None) -> torch.Tensor:
+               action: torch.Tensor | None = None, config: SamplingConfig | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """Sample the model output ``(1, T, 56, h, w)`` for masking ``task`` (see
-        :func:`aether.tasks.maskings.build_condition` for ``observed`` and ``action``)."""
+        :func:`aether.tasks.maskings.build_condition` for ``observed`` and ``action``), drawing noise from
+        ``generator`` (default: a fresh one seeded by ``config.seed``)."""
         if not fps > 0:
             raise TaskInputError(f"fps must be positive, got {fps}")
         masking = self.registry.build("task_masking", task)
@@ -224,16 +254,18 @@ class AetherPipeline:
 
         with torch.no_grad():
             return denoise(denoiser, condition, make_scheduler(self.scheduler_config, config.scheduler),
-                           config, uncond, dtype=self.dtype)
+                           config, uncond, dtype=self.dtype, generator=generator)
 
-    def decode_colour(self, latents: torch.Tensor) -> np.ndarray:
-        """Model output ``(1, T, 56, h, w)`` -> uint8 colour ``(F, H, W, 3)``."""
+    def decode_rgb(self, latents: torch.Tensor) -> torch.Tensor:
+        """Model output ``(1, T, 56, h, w)`` -> colour ``(1, F, 3, H, W)`` in [0, 1] as the release returns it
+        (``x / 2 + 1/2`` of the decoded video, clamped, in the codec's dtype)."""
         with torch.no_grad():
-            return video_to_frames(self.video_codec.decode(latents[:, :, :COLOUR_CHANNELS].to(self.dtype)))
+            return (self.video_codec.decode(latents[:, :, :COLOUR_CHANNELS].to(self.dtype)) * 0.5 + 0.5).clamp(0, 1)
 
     def decode_geometry(self, latents: torch.Tensor) -> dict[str, np.ndarray]:
         """Model output ``(1, T, 56, h, w)`` -> relative ``depth (F, H, W)``, ``disparity`` (``q^2``
-        in [1e-3, 1]), ``c2w (F, 4, 4)`` (first camera = identity) and ``K (F, 3, 3)``."""
+        in [1e-3, 1], from the decoded depth video's channels averaged unclamped), ``c2w (F, 4, 4)``
+        (first camera = identity) and ``K (F, 3, 3)``."""
         with torch.no_grad():
             depth_video = self.video_codec.decode(latents[:, :, _DEPTH].to(self.dtype)).float()
             depth = self.depth_codec.decode(depth_video)[0].cpu().numpy().astype(np.float32)
@@ -256,35 +288,48 @@ class AetherPipeline:
 
     def _reconstruct_window(self, frames: np.ndarray, fps: float,
                             config: SamplingConfig | None) -> TaskResult:
-        """One pass; the clip is padded to ``8m + 1`` frames by repeating its last frame, and the
-        padding is dropped from the result."""
-        count = len(frames)
+        """One pass over frames ``(F, H, W, 3)`` at model size; its RGB is the input."""
+        return TaskResult(rgb=frames, fps=fps, task="reconstruction",
+                          **self._reconstruction_geometry(self.to_video(frames), fps, config or SamplingConfig()))
+
+    def _reconstruction_geometry(self, video: torch.Tensor, fps: float,
+                                 config: SamplingConfig) -> dict[str, np.ndarray]:
+        """Depth and cameras of a video ``(1, F, 3, H, W)`` in [-1, 1] at model size by one pass; the clip is
+        padded to ``8m + 1`` frames by repeating its last frame, and the padding is dropped from the result."""
+        count = video.shape[1]
         padded = math.ceil((count - 1) / FRAME_STEP) * FRAME_STEP + 1
-        observed = self.encode_frames(np.concatenate([frames, np.repeat(frames[-1:], padded - count, axis=0)]))
-        latents = self.sample("reconstruction", observed, observed.shape[1], fps, config=config)
-        geometry = {key: value[:count] for key, value in self.decode_geometry(latents).items()}
-        return TaskResult(rgb=frames, fps=fps, task="reconstruction", **geometry)
+        observed, generator = self.observe(
+            config, torch.cat([video, video[:, -1:].expand(-1, padded - count, -1, -1, -1)], dim=1))
+        latents = self.sample("reconstruction", observed, observed.shape[1], fps, config=config, generator=generator)
+        return {key: value[:count] for key, value in self.decode_geometry(latents).items()}
 
     def predict(self, image: np.ndarray, num_frames: int | None = None, fps: float = 12.0,
                 action: torch.Tensor | None = None, config: SamplingConfig | None = None,
-                reconstruction: SamplingConfig | None = None) -> TaskResult:
+                reconstruction: SamplingConfig | None = None,
+                post_reconstruction: PostReconstruction = "rgb") -> TaskResult:
         """A ``num_frames`` video from one image ``(H, W, 3)`` uint8, along ``action`` (from
         :meth:`action_from_cameras` / :meth:`action_from_raymap`) if given; then a reconstruction
-        pass over the generated colour latents gives depth and cameras."""
-        observed = self.encode_frames(_one_image(image, "observation"))
-        return self._generate("prediction", observed, num_frames, fps, action, config, reconstruction)
+        pass (``reconstruction``, default: 4 steps at the same seed) gives depth and cameras. It reads
+        the generated video decoded to RGB and re-encoded (``post_reconstruction="rgb"``, the release)
+        or the generated colour latents directly (``"latents"``: one VAE encode fewer)."""
+        return self._generate("prediction", [_one_image(image, "observation")], num_frames, fps, action, config,
+                              reconstruction, post_reconstruction)
 
     def plan(self, observation: np.ndarray, goal: np.ndarray, num_frames: int | None = None,
              fps: float = 12.0, action: torch.Tensor | None = None, config: SamplingConfig | None = None,
-             reconstruction: SamplingConfig | None = None) -> TaskResult:
-        """A ``num_frames`` video from ``observation`` to ``goal`` (both ``(H, W, 3)`` uint8)."""
-        observed = torch.cat([self.encode_frames(_one_image(observation, "observation")),
-                              self.encode_frames(_one_image(goal, "goal"))], dim=1)
-        return self._generate("planning", observed, num_frames, fps, action, config, reconstruction)
+             reconstruction: SamplingConfig | None = None,
+             post_reconstruction: PostReconstruction = "rgb") -> TaskResult:
+        """A ``num_frames`` video from ``observation`` to ``goal`` (both ``(H, W, 3)`` uint8); the rest
+        as :meth:`predict`."""
+        return self._generate("planning", [_one_image(observation, "observation"), _one_image(goal, "goal")],
+                              num_frames, fps, action, config, reconstruction, post_reconstruction)
 
-    def _generate(self, task: str, observed: torch.Tensor, num_frames: int | None, fps: float,
+    def _generate(self, task: str, images: list[np.ndarray], num_frames: int | None, fps: float,
                   action: torch.Tensor | None, config: SamplingConfig | None,
-                  reconstruction: SamplingConfig | None) -> TaskResult:
+                  reconstruction: SamplingConfig | None, post_reconstruction: PostReconstruction) -> TaskResult:
+        if post_reconstruction not in POST_RECONSTRUCTIONS:
+            raise TaskInputError(f"post_reconstruction must be one of {', '.join(POST_RECONSTRUCTIONS)}, "
+                                 f"got {post_reconstruction!r}")
         if action is not None:
             action_frames = (action.shape[1] - 1) * TEMPORAL + 1
             if num_frames not in (None, action_frames):
@@ -295,13 +340,17 @@ class AetherPipeline:
         check_frame_count(num_frames, f"the requested {task} clip")
         num_latent = (num_frames - 1) // TEMPORAL + 1
         config = config or SamplingConfig()
-        latents = self.sample(task, observed, num_latent, fps, action, config)
-        # the reconstruction pass reads the generated colour latents directly (no VAE round trip)
-        reconstruction = reconstruction or SamplingConfig(seed=config.seed, scheduler=config.scheduler,
-                                                          progress=config.progress)
-        geometry = self.decode_geometry(self.sample("reconstruction", latents[:, :, :COLOUR_CHANNELS],
-                                                    num_latent, fps, config=reconstruction))
-        return TaskResult(rgb=self.decode_colour(latents), fps=fps, task=task, **geometry)
+        observed, generator = self.observe(config, *map(self.to_video, images))
+        latents = self.sample(task, observed, num_latent, fps, action, config, generator)
+        rgb = self.decode_rgb(latents)
+        reconstruction = reconstruction or SamplingConfig(**config.model_dump(
+            include={"seed", "scheduler", "posterior", "latents", "progress"}))
+        if post_reconstruction == "rgb":  # the release's: the RGB it returns, re-encoded
+            geometry = self._reconstruction_geometry(rgb_to_video(rgb, self.dtype), fps, reconstruction)
+        else:
+            geometry = self.decode_geometry(self.sample("reconstruction", latents[:, :, :COLOUR_CHANNELS],
+                                                        num_latent, fps, config=reconstruction))
+        return TaskResult(rgb=rgb_to_frames(rgb), fps=fps, task=task, **geometry)
 
 
 def _one_image(image: np.ndarray, what: str) -> np.ndarray:
@@ -342,4 +391,8 @@ def _transformer_config(transformer_dir: Path) -> dict:
     missing = [key for key in ("sample_height", "sample_width") if key not in config]
     if missing:
         raise CheckpointError(f"{transformer_dir}/config.json lacks {', '.join(missing)}")
+    patch = config.get("patch_size", 2)
+    if config["sample_height"] % patch or config["sample_width"] % patch:
+        raise CheckpointError(f"{transformer_dir}/config.json: sample size {config['sample_height']}x"
+                              f"{config['sample_width']} latents is not a multiple of the patch size {patch}")
     return config

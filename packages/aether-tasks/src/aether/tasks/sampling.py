@@ -34,7 +34,15 @@ class SamplingConfig(BaseModel):
     dynamic_cfg: bool | None = Field(None, description="use the released dynamic CFG weight")
     scheduler: Literal["dpm", "ddim"] = "dpm"
     eta: float = Field(0.0, ge=0.0, le=1.0, description="DDIM/DPM noise weight")
-    seed: int | None = Field(0, description="seed of the initial noise and the solver noise; None = random")
+    seed: int | None = Field(0, description="seed of the pass's one generator, drawn from in the release's order: "
+                                            "colour-condition posterior samples, initial noise, solver noise; "
+                                            "None = random")
+    posterior: Literal["sample", "mode"] = Field(
+        "sample", description="colour conditions: the VAE posterior sampled with the seeded generator (the "
+                              "release) or its mode (noise-free, seed-independent)")
+    latents: Literal["model", "float32"] = Field(
+        "model", description="dtype of the latents and the noise between steps: the model's (the release; a bf16 "
+                             "run matches its sample at the same seed) or float32 (closer to an fp32 run)")
     progress: bool = True
 
     def resolved(self, masking) -> "SamplingConfig":
@@ -72,19 +80,33 @@ def make_scheduler(config: dict, kind: str = "dpm"):
     return SCHEDULERS[kind].from_config(config)
 
 
+def seeded_generator(seed: int | None, device: torch.device | str) -> torch.Generator:
+    """A generator on ``device`` seeded with ``seed`` (a random seed if None)."""
+    generator = torch.Generator(device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return generator
+
+
 def denoise(denoiser: Denoiser, condition: torch.Tensor, scheduler, config: SamplingConfig,
             uncond_condition: torch.Tensor | None = None, dtype: torch.dtype = torch.float32,
             generator: torch.Generator | None = None) -> torch.Tensor:
-    """Sample the model output ``(B, T, 56, h, w)`` (float32) given ``condition (B, T, 40, h, w)``.
+    """Sample the model output ``(B, T, 56, h, w)`` given ``condition (B, T, 40, h, w)``.
 
     ``config`` must be resolved (steps, guidance, dynamic_cfg set). CFG runs when guidance > 1 and
     ``uncond_condition`` is given: both branches go through the model as one batch (uncond first).
-    The model sees ``dtype`` inputs; the scheduler state stays float32.
+    The latents and the noise drawn from ``generator`` (default: seeded by ``config.seed``) are held
+    in the model's ``dtype`` between steps as in the release (its bf16 sample at the same seed needs
+    both: bf16 and float32 normal draws differ), or in float32 with ``config.latents="float32"``; the
+    prediction and the CFG mix are float32, and the scheduler steps from the held latents.
     """
     if config.steps is None or config.guidance is None or config.dynamic_cfg is None:
         raise ValueError("denoise needs a resolved SamplingConfig; call config.resolved(masking)")
-    if generator is None and config.seed is not None:
-        generator = torch.Generator(condition.device).manual_seed(config.seed)
+    if generator is None:
+        generator = seeded_generator(config.seed, condition.device)
+    held = dtype if config.latents == "model" else torch.float32
     batch, frames, _, h, w = condition.shape
     use_cfg = config.guidance > 1.0 and uncond_condition is not None
     model_condition = torch.cat([uncond_condition, condition]) if use_cfg else condition
@@ -93,7 +115,7 @@ def denoise(denoiser: Denoiser, condition: torch.Tensor, scheduler, config: Samp
     scheduler.set_timesteps(config.steps, device=condition.device)
     timesteps = scheduler.timesteps
     latents = randn_tensor((batch, frames, OUT_CHANNELS, h, w), generator=generator,
-                           device=condition.device, dtype=torch.float32) * scheduler.init_noise_sigma
+                           device=condition.device, dtype=held) * scheduler.init_noise_sigma
     is_dpm = isinstance(scheduler, CogVideoXDPMScheduler)
     old_pred = None
     for i, t in enumerate(tqdm(timesteps, desc="denoising", disable=not config.progress, leave=False)):
@@ -113,4 +135,5 @@ def denoise(denoiser: Denoiser, condition: torch.Tensor, scheduler, config: Samp
         else:
             latents = scheduler.step(pred, t, latents, eta=config.eta, generator=generator,
                                      return_dict=False)[0]
+        latents = latents.to(held)
     return latents

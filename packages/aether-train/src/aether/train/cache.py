@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from aether.codecs import depth as depth_codec
-from aether.core.atomic import atomic_path, write_json
+from aether.core.atomic import atomic_path, sweep_temporaries, write_json
 from aether.core.errors import CheckpointError
 from aether.train.config import TrainConfig
 from aether.train.data import ClipWindows, collate
@@ -50,6 +50,7 @@ def write_cache(config: TrainConfig, out: str | Path | None = None, progress: bo
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dataset, codec = ClipWindows(config, 1), build_video_codec(config, device)
     cache.mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(cache)  # files a killed earlier run was writing
     write_json(cache / INDEX, _index(config, dataset.paths))
     jobs = [(i, n, f) for i in range(len(dataset.paths)) for n in config.data.frames for f in config.data.fps]
     for clip, frames, fps in tqdm(jobs, desc="cache", unit="file", disable=not progress):

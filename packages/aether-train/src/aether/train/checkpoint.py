@@ -1,12 +1,14 @@
 """Training checkpoints: ``<out>/checkpoints/step_00000100/`` holding
 
 - ``model.safetensors`` (full backbone state), ``ema.safetensors`` (if EMA is on);
-- ``state.pt``: optimizer, learning-rate schedule, sampler position and RNG states;
-- ``meta.json``: step, transformer and scheduler configs, codec names (what export needs);
+- ``state.pt``: optimizer, learning-rate schedule, sampler position and RNG states (tensors and plain
+  data only: it is read with ``weights_only=True``, so a crafted file cannot run code);
+- ``meta.json``: step, transformer and scheduler configs, codec names (what export needs), the run's config;
 - ``empty_prompt_embeds.safetensors``.
 
-A checkpoint is built in a temporary sibling folder and renamed into place, so a crash never
-leaves a half-written one; only the newest ``keep_last`` are kept. Under DDP / FSDP every rank
+A checkpoint is built in a temporary sibling folder, flushed to disk and renamed into place, so a crash
+never leaves a half-written one; only the newest ``keep_last`` are kept. A resume reads the whole
+checkpoint before applying any of it and falls back past damaged ones. Under DDP / FSDP every rank
 takes part in gathering full tensors and rank 0 writes.
 """
 
@@ -14,18 +16,21 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
-import tempfile
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
-from aether.core.atomic import write_json
+from aether.core.atomic import atomic_dir, write_json
 from aether.core.errors import CheckpointError
 from aether.core.model_folder import PROMPT_EMBEDS_FILE, load_prompt_embeds, write_prompt_embeds
 from aether.train.distributed import Dist, barrier
 from aether.train.ema import EMA
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
@@ -37,7 +42,10 @@ from torch.distributed.checkpoint.state_dict import (
 
 CHECKPOINTS = "checkpoints"
 MODEL, EMA_FILE, STATE, META = "model.safetensors", "ema.safetensors", "state.pt", "meta.json"
+DAMAGED = ".damaged"  # suffix of a checkpoint set aside because it cannot be read
 _NAME = re.compile(r"^step_(\d{8})$")
+# what reading a truncated, emptied or overwritten file raises (torch.load: RuntimeError for a broken archive)
+_UNREADABLE = (OSError, ValueError, RuntimeError, EOFError, SafetensorError)
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:
@@ -69,9 +77,7 @@ def save_checkpoint(run_dir: Path, step: int, backbone: torch.nn.Module, optimiz
     ema_state = ema.full_state() if ema is not None else None
     final = checkpoint_dir(run_dir, step)
     if where.main:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-        try:
+        with atomic_dir(final) as tmp:  # a rerun of the same step replaces it
             save_file(_contiguous(model_state), str(tmp / MODEL))
             if ema_state is not None:
                 save_file(_contiguous(ema_state), str(tmp / EMA_FILE))
@@ -80,11 +86,6 @@ def save_checkpoint(run_dir: Path, step: int, backbone: torch.nn.Module, optimiz
                        tmp / STATE)
             write_prompt_embeds(tmp, backbone.prompt_embeds)
             write_json(tmp / META, {"step": step, **meta})
-            if final.exists():  # a rerun of the same step replaces it
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         for old in list_checkpoints(run_dir)[:-keep_last]:
             shutil.rmtree(old)
     barrier(where)
@@ -96,7 +97,22 @@ def read_meta(checkpoint: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{checkpoint} is not a training checkpoint (no {META}); give a folder "
                               f"<out>/{CHECKPOINTS}/step_NNNNNNNN or the run folder")
-    return json.loads(path.read_text())
+    meta = _read(path, lambda: json.loads(path.read_text()))
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} cannot be read (a JSON {type(meta).__name__}, not an object)")
+    return meta
+
+
+def _read(path: Path, read: Callable[[], Any]) -> Any:
+    """``read()`` of the checkpoint file ``path``, any failure to parse it raised as one CheckpointError."""
+    try:
+        return read()
+    except pickle.UnpicklingError:  # weights_only=True refuses garbage and foreign objects alike
+        raise CheckpointError(f"{path} cannot be read: it is damaged or holds objects other than tensors and "
+                              "plain data (refused: unpickling those could run code)") from None
+    except _UNREADABLE as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"{path} cannot be read ({type(exc).__name__}: {first})") from None
 
 
 def load_weights(checkpoint: str | os.PathLike, ema: bool = False) -> dict[str, torch.Tensor]:
@@ -104,22 +120,103 @@ def load_weights(checkpoint: str | os.PathLike, ema: bool = False) -> dict[str, 
     path = Path(checkpoint) / (EMA_FILE if ema else MODEL)
     if not path.is_file():
         raise CheckpointError(f"{checkpoint} has no {path.name}" + ("; the run had no EMA (ema_decay)" if ema else ""))
-    return load_file(str(path))
+    return _read(path, lambda: load_file(str(path)))
 
 
 def load_prompt(checkpoint: str | os.PathLike) -> torch.Tensor:
     return load_prompt_embeds(Path(checkpoint) / PROMPT_EMBEDS_FILE)
 
 
-def load_checkpoint(checkpoint: Path, backbone: torch.nn.Module, optimizer, lr_schedule,
-                    ema: EMA | None) -> int:
-    """Restore everything :func:`save_checkpoint` wrote (on every rank); returns the next step."""
-    full = StateDictOptions(full_state_dict=True)
-    set_model_state_dict(backbone, load_weights(checkpoint), options=full)
-    state = torch.load(Path(checkpoint) / STATE, map_location="cpu", weights_only=False)
-    set_optimizer_state_dict(backbone, optimizer, state["optimizer"], options=full)
-    lr_schedule.load_state_dict(state["lr_schedule"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if ema is not None:
-        ema.load(load_weights(checkpoint, ema=(Path(checkpoint) / EMA_FILE).is_file()))
-    return int(state["sampler"]["next_step"])
+@dataclass
+class Checkpoint:
+    """Everything a resume needs from one checkpoint, read whole before any of it is applied."""
+
+    path: Path
+    meta: dict[str, Any]
+    weights: dict[str, torch.Tensor]
+    ema_weights: dict[str, torch.Tensor] | None
+    state: dict[str, Any]
+
+    @property
+    def next_step(self) -> int:
+        return int(self.state["sampler"]["next_step"])
+
+    def restore(self, backbone: torch.nn.Module, optimizer, lr_schedule, ema: EMA | None,
+                new_schedule: bool = False) -> int:
+        """Load into the training objects (on every rank); returns the next step. ``new_schedule``
+        keeps the optimizer settings and learning-rate schedule the objects were built with (a resume
+        under a changed config), moved on to this checkpoint's step."""
+        full = StateDictOptions(full_state_dict=True)
+        set_model_state_dict(backbone, self.weights, options=full)
+        settings = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+        set_optimizer_state_dict(backbone, optimizer, self.state["optimizer"], options=full)
+        if new_schedule:
+            for group, own in zip(optimizer.param_groups, settings):
+                group.update(own)
+            # a step count above 1 tells the schedule the optimizer has stepped; its step() sets the lr
+            lr_schedule.load_state_dict({**lr_schedule.state_dict(), "last_epoch": self.next_step - 1,
+                                         "_step_count": self.next_step + 1})
+            lr_schedule.step()
+        else:
+            lr_schedule.load_state_dict(self.state["lr_schedule"])
+        torch.set_rng_state(self.state["rng"]["torch"])
+        if ema is not None:
+            ema.load(self.ema_weights if self.ema_weights is not None else self.weights)
+        return self.next_step
+
+
+def read_checkpoint(checkpoint: str | os.PathLike) -> Checkpoint:
+    """Read a whole checkpoint; a missing, damaged or foreign file raises CheckpointError naming it."""
+    path = Path(checkpoint)
+    meta = read_meta(path)
+    weights = load_weights(path)
+    ema_weights = load_weights(path, ema=True) if (path / EMA_FILE).is_file() else None
+    state_path = path / STATE
+    state = _read(state_path, lambda: torch.load(state_path, map_location="cpu", weights_only=True))
+    if not _complete(state):
+        raise CheckpointError(f"{state_path} lacks the optimizer, schedule, sampler or RNG state a resume needs")
+    return Checkpoint(path, meta, weights, ema_weights, state)
+
+
+def _complete(state: Any) -> bool:
+    """Whether ``state`` has the shape :func:`save_checkpoint` gives it."""
+    try:
+        return ("optimizer" in state and "lr_schedule" in state and isinstance(state["sampler"]["next_step"], int)
+                and isinstance(state["rng"]["torch"], torch.Tensor))
+    except (KeyError, TypeError):
+        return False
+
+
+def newest_readable(run_dir: str | os.PathLike) -> Checkpoint | None:
+    """The newest checkpoint of a run that reads whole (None if the run has none). A damaged newer one
+    is renamed ``step_N.damaged`` (kept for a look, out of the way of resuming and pruning) and
+    reported on stderr; if none reads, CheckpointError names each, and nothing is renamed."""
+    damaged: list[tuple[Path, CheckpointError]] = []
+    for path in reversed(list_checkpoints(run_dir)):
+        try:
+            found = read_checkpoint(path)
+        except CheckpointError as exc:
+            damaged.append((path, exc))
+            continue
+        for bad, exc in damaged:
+            aside = bad.with_name(bad.name + DAMAGED)
+            shutil.rmtree(aside, ignore_errors=True)
+            os.replace(bad, aside)
+            print(f"warning: {exc}; resuming from {path.name} instead (the damaged one is now {aside.name})",
+                  file=sys.stderr)
+        return found
+    if damaged:
+        raise CheckpointError(f"no checkpoint of {run_dir} can be read: {'; '.join(str(e) for _, e in damaged)}; "
+                              f"move {Path(run_dir) / CHECKPOINTS} away to start the run over")
+    return None
+
+
+def resume_point(run_dir: str | os.PathLike, where: Dist) -> Checkpoint | None:
+    """The checkpoint to resume from, the same on every rank: rank 0 picks it (setting damaged ones
+    aside), then the others read it."""
+    found = newest_readable(run_dir) if where.main else None
+    barrier(where)
+    if not where.main:
+        latest = latest_checkpoint(run_dir)
+        found = read_checkpoint(latest) if latest is not None else None
+    return found

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from aether.core.errors import AetherError
+from aether.core.errors import AetherError, describe_validation
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 SPEC_FRAMES = (17, 25, 33, 41)        # SPEC §1: frame counts of one training clip
@@ -179,16 +179,12 @@ def _known(field: str, name: str, available: list[str], what: str) -> None:
         raise ValueError(f"{field}: unknown {what} {name!r}; available: {', '.join(available) or 'none installed'}")
 
 
-def _describe(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-
-
 def parse_config(data: dict[str, Any], where: str = "config") -> TrainConfig:
     """Validate a config mapping; errors name each bad field."""
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {_describe(exc)}") from None
+        raise ConfigError(f"{where}: {describe_validation(exc, 'config')}") from None
 
 
 def load_config(path: str | os.PathLike) -> TrainConfig:
@@ -209,6 +205,24 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the config must be a mapping of fields, got {type(data).__name__}")
     return parse_config(data, str(path))
+
+
+# Settings that change how a run is watched, kept or where it lives, not what it trains: a resume may change them.
+RESUMABLE = frozenset({"out", "progress", "log_every", "max_minutes", "checkpoint_every", "keep_last", "export",
+                       "eval_examples", "data.num_workers"})
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """``field: old -> new`` for each setting outside :data:`RESUMABLE` that differs between two
+    ``model_dump(mode="json")`` configs, by dotted field name."""
+    changes = []
+    for key in sorted(old.keys() | new.keys()):
+        name, before, after = prefix + key, old.get(key), new.get(key)
+        if isinstance(before, dict) and isinstance(after, dict):
+            changes += config_changes(before, after, f"{name}.")
+        elif before != after and name not in RESUMABLE:
+            changes.append(f"{name}: {before!r} -> {after!r}")
+    return changes
 
 
 def dump_config(config: TrainConfig) -> str:

@@ -10,17 +10,18 @@ losses equal the uninterrupted run's.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from aether.core.atomic import write_text
+from aether.core.atomic import sweep_temporaries, write_text
 from aether.tasks.sampling import make_scheduler
 from aether.train import checkpoint as ckpt
 from aether.train.conditions import TaskDraw, TaskSampler
-from aether.train.config import TrainConfig, dump_config
+from aether.train.config import ConfigError, TrainConfig, config_changes, dump_config
 from aether.train.data import ClipWindows, collate, worker_init
 from aether.train.distributed import (
     Dist,
@@ -40,6 +41,7 @@ from aether.train.sampler import StepBatches
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+CONFIG_FILE, LOG, MODEL_DIR = "config.yaml", "log.jsonl", "model"
 EVAL_STEP = 2**40  # the key of the fixed evaluation examples: a step training never reaches
 TERMS = ("latent", "ms_ssim", "depth", "pointmap")
 
@@ -187,31 +189,69 @@ def _grouped(loader, size: int):
             group = []
 
 
-def train(config: TrainConfig, resume: bool = False, stop_after: int | None = None) -> TrainResult:
-    """Run (or with ``resume`` continue from the newest checkpoint) the training ``config``
-    describes. ``stop_after`` ends this call after that many steps with a checkpoint, as an
+def train(config: TrainConfig, resume: bool = False, stop_after: int | None = None,
+          override_config: bool = False) -> TrainResult:
+    """Run (or with ``resume`` continue from the newest readable checkpoint) the training ``config``
+    describes. A resume refuses a config that differs from the checkpoint's in what it trains, unless
+    ``override_config``: then the new config's optimizer settings and schedule take over at the
+    checkpoint's step. ``stop_after`` ends this call after that many steps with a checkpoint, as an
     interrupted run would (``max_minutes`` does the same by wall time). Under ``torchrun`` every
     process calls this; rank 0 writes the log, checkpoints and the export."""
     where = init_distributed()
     try:
-        return _train(config, where, resume, stop_after)
+        return _train(config, where, resume, stop_after, override_config)
     finally:
         close(where)
 
 
-def _train(config: TrainConfig, where: Dist, resume: bool, stop_after: int | None) -> TrainResult:
+def _check_folder(run_dir: Path, resume: bool) -> None:
+    """Refuse a fresh run in a folder holding an earlier run, and an output folder that cannot be written,
+    before any work starts."""
+    earlier = [name for name in (ckpt.CHECKPOINTS, LOG, MODEL_DIR) if (run_dir / name).exists()]
+    if earlier and not resume:
+        raise ConfigError(f"out: {run_dir} holds an earlier run ({', '.join(earlier)}); pass --resume to continue "
+                          "it, or choose another out folder")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=run_dir):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"out: cannot write to {run_dir} ({exc.strerror}); choose a writable folder") from None
+
+
+def _check_resume(found: ckpt.Checkpoint, config: TrainConfig, override: bool) -> None:
+    """Refuse to continue a checkpoint under a config that trains something else, unless ``override``."""
+    changes = config_changes(found.meta.get("config", {}), config.model_dump(mode="json"))
+    if changes and not override:
+        raise ConfigError(f"{config.out} was trained with another config ({'; '.join(changes)}); resume with its "
+                          f"own config ({config.out / CONFIG_FILE}), pass --override-config to continue under the "
+                          "new one, or choose another out folder")
+    if found.next_step > config.steps:
+        raise ConfigError(f"steps: {config.steps} is below the checkpoint's step {found.next_step}; "
+                          "give at least that many steps")
+
+
+def _train(config: TrainConfig, where: Dist, resume: bool, stop_after: int | None, override: bool) -> TrainResult:
     torch.manual_seed(config.seed)
     run_dir = Path(config.out)
-    trainer = _Trainer(config, where)
-    start, found = 0, ckpt.latest_checkpoint(run_dir) if resume else None
+    _check_folder(run_dir, resume)
+    found = ckpt.resume_point(run_dir, where) if resume else None
     if found is not None:
-        start = ckpt.load_checkpoint(found, trainer.backbone, trainer.optimizer, trainer.lr_schedule, trainer.ema)
+        _check_resume(found, config, override)
+    if where.main:  # what a killed earlier run was writing
+        sweep_temporaries(run_dir)
+        sweep_temporaries(run_dir / ckpt.CHECKPOINTS)
+    trainer = _Trainer(config, where)
+    start, resumed = 0, None
+    if found is not None:
+        start, resumed = found.restore(trainer.backbone, trainer.optimizer, trainer.lr_schedule, trainer.ema,
+                                       new_schedule=override), found.path
+        del found  # the tensors read, as large as the model and optimizer: not kept through training
     log = None
     if where.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text(run_dir / "config.yaml", dump_config(config))
-        log = RunLog(run_dir / "log.jsonl", start if found is not None else None)
-    result = TrainResult(run_dir=run_dir, checkpoint=found, model_dir=None, steps_done=start, finished=False)
+        write_text(run_dir / CONFIG_FILE, dump_config(config))
+        log = RunLog(run_dir / LOG, start if resumed is not None else None)
+    result = TrainResult(run_dir=run_dir, checkpoint=resumed, model_dir=None, steps_done=start, finished=False)
 
     def evaluate(step: int) -> None:
         if config.eval_examples:
@@ -255,5 +295,5 @@ def _train(config: TrainConfig, where: Dist, resume: bool, stop_after: int | Non
     if result.finished:
         evaluate(step)
     if config.export and (result.finished or stop_after is None) and where.main:
-        result.model_dir = export_model(result.checkpoint, run_dir / "model")
+        result.model_dir = export_model(result.checkpoint, run_dir / MODEL_DIR)
     return result

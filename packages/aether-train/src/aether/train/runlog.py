@@ -19,8 +19,7 @@ class RunLog:
         if resume_step is None:
             write_text(self.path, "")
         elif self.path.is_file():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line and json.loads(line).get("step", 0) < resume_step]
+            kept = [line for line in _lines(self.path) if json.loads(line).get("step", 0) < resume_step]
             write_text(self.path, "".join(f"{line}\n" for line in kept))
 
     def write(self, record: dict[str, Any]) -> None:
@@ -28,6 +27,12 @@ class RunLog:
             f.write(json.dumps(record) + "\n")
 
 
+def _lines(path: Path) -> list[str]:
+    """The log's complete lines. Each record is written with its newline in one call, so a last line
+    without one was cut short (a kill, a full disk) and is left out."""
+    return [line for line in path.read_text().split("\n")[:-1] if line]
+
+
 def read_log(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every record of a run log."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line]
+    """Every complete record of a run log."""
+    return [json.loads(line) for line in _lines(Path(path))]

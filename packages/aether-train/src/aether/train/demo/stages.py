@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from aether.core.atomic import write_json
+from aether.core.atomic import sweep_temporaries, write_json
 
 MARKER = "stage.json"
 
@@ -25,6 +25,7 @@ def run_stage(out: Path, name: str, work: Callable[[Path], dict[str, Any]], log:
         log(f"[{name}] reusing the finished stage in {folder}")
         return {**summary, "reused": True}
     folder.mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(folder)  # files an interrupted run was writing
     log(f"[{name}] running")
     start = time.perf_counter()
     summary = {**work(folder), "seconds": round(time.perf_counter() - start, 2)}

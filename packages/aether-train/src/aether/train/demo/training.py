@@ -4,6 +4,7 @@ time budget, then export it in the released model-folder layout."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ def _planned_steps(config: DemoConfig, clips: list[Path], folder: Path) -> int:
 
     if (folder / PLAN).is_file():
         return int(json.loads((folder / PLAN).read_text())["steps"])
+    shutil.rmtree(folder / "calibration", ignore_errors=True)  # throwaway steps an interrupted run began
     probe_config = train_config(config, clips, folder / "calibration", 10_000).model_copy(
         update={"progress": False, "export": False, "max_minutes": None})
     probe = train(probe_config, stop_after=CALIBRATION_STEPS)

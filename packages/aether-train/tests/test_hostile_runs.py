@@ -1,0 +1,291 @@
+"""Hostile input and crashes (issue 16). Each case copies one good tiny run, does one bad thing to it and
+runs ``aether train``: a refusal exits 2 with one ``error:`` line and changes no file of the good run; a
+recovery says what it did and ends where the uninterrupted run ended. Each crash scenario SIGKILLs a
+forked training process at a chosen point, then checks what survived and that a resume finishes the
+run exactly as the uninterrupted one did."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+from aether.core import atomic
+from aether.core.cli import main
+from aether.train import checkpoint as ckpt
+from aether.train.config import dump_config
+from aether.train.loop import train
+from aether.train.runlog import RunLog, read_log
+from tiny_setup import tiny_config
+
+STEPS, EVERY = 6, 2
+LAST, BEFORE = f"step_{STEPS:08d}", f"step_{STEPS - EVERY:08d}"  # the newest checkpoint and the one before
+
+
+def _config(clips: Path, out: Path, **overrides):
+    return tiny_config(clips, out, **{"steps": STEPS, "checkpoint_every": EVERY, "keep_last": 3,
+                                      "eval_examples": 0, **overrides})
+
+
+def _write_config(clips: Path, folder: Path, out: Path | None = None, **overrides) -> Path:
+    """``folder/config.yaml`` of the tiny run into ``out`` (default ``folder/run``)."""
+    path = folder / "config.yaml"
+    path.write_text(dump_config(_config(clips, out or folder / "run", **overrides)))
+    return path
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file and folder under ``folder``: content hash and mode."""
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir",
+                                         p.stat().st_mode) for p in sorted(folder.rglob("*"))}
+
+
+def _weights(run: Path, step: int = STEPS) -> dict[str, torch.Tensor]:
+    return ckpt.load_weights(ckpt.checkpoint_dir(run, step))
+
+
+@pytest.fixture(scope="module")
+def good(clips, tmp_path_factory) -> Path:
+    """A finished run (checkpoints at 2, 4 and 6, exported model), written under umask 022."""
+    run = tmp_path_factory.mktemp("good") / "run"
+    mask = os.umask(0o022)
+    try:
+        train(_config(clips, run))
+    finally:
+        os.umask(mask)
+    return run
+
+
+@pytest.fixture
+def copy(good, clips, tmp_path) -> Path:
+    """A copy of the good run in ``tmp_path/run``, with ``tmp_path/config.yaml`` pointing at it."""
+    shutil.copytree(good, tmp_path / "run")
+    _write_config(clips, tmp_path)
+    return tmp_path
+
+
+def test_every_file_of_a_run_gets_the_umasks_normal_mode(good):
+    for path in [good, *good.rglob("*")]:
+        assert path.stat().st_mode & 0o777 == (0o755 if path.is_dir() else 0o644), path
+
+
+# ---------------------------------------------------------------- refusals: exit 2, one line, nothing changed
+def _zero(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _every_checkpoint_damaged(folder: Path, clips: Path) -> list[str]:
+    for path in ckpt.list_checkpoints(folder / "run"):
+        _zero(path / ckpt.MODEL)
+    return ["train", str(folder / "config.yaml"), "--resume"]
+
+
+def _export_damaged(folder: Path, clips: Path) -> list[str]:
+    _zero(folder / "run" / ckpt.CHECKPOINTS / LAST / ckpt.MODEL)
+    return ["train", "export", str(folder / "run"), str(folder / "exported")]
+
+
+def _out_at(relative: str) -> Callable[[Path, Path], list[str]]:
+    """A run whose ``out`` is ``relative`` to a folder holding a file ``file``."""
+    def argv(folder: Path, clips: Path) -> list[str]:
+        (folder / "file").write_text("x")
+        return ["train", str(_write_config(clips, folder, out=folder / relative))]
+    return argv
+
+
+# case -> (prepare the copy in the folder and return the command line, words of the one-line error)
+REFUSALS: dict[str, tuple[Callable[[Path, Path], list[str]], list[str]]] = {
+    "fresh run in a used folder": (
+        lambda folder, clips: ["train", str(folder / "config.yaml")],
+        ["holds an earlier run (checkpoints, log.jsonl, model)", "pass --resume"]),
+    "resume under a changed lr and steps": (
+        lambda folder, clips: ["train", str(_write_config(clips, folder, steps=8, optim={"lr": 1e-3})), "--resume"],
+        ["trained with another config (optim.lr: 0.003 -> 0.001; steps: 6 -> 8)", "--override-config"]),
+    "override to fewer steps than done": (
+        lambda folder, clips: ["train", str(_write_config(clips, folder, steps=4)), "--resume", "--override-config"],
+        ["steps: 4 is below the checkpoint's step 6"]),
+    "override without resume": (
+        lambda folder, clips: ["train", str(folder / "config.yaml"), "--override-config"], ["add --resume"]),
+    "every checkpoint damaged": (
+        _every_checkpoint_damaged,
+        ["no checkpoint of", "model.safetensors cannot be read (SafetensorError", "to start the run over"]),
+    "export of damaged weights": (
+        _export_damaged, [f"{LAST}/model.safetensors cannot be read (SafetensorError: Error while deserializing"]),
+    "out is a file": (_out_at("file"), ["out: cannot write to", "(File exists); choose a writable folder"]),
+    "out below a file": (_out_at("file/run"), ["out: cannot write to", "(Not a directory); choose a writable folder"]),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_refusals_exit_2_in_one_line_and_change_nothing(case, copy, clips, capsys):
+    make_argv, words = REFUSALS[case]
+    argv = make_argv(copy, clips)
+    before = _snapshot(copy / "run")
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert all(word in lines[0] for word in words), lines[0]
+    assert _snapshot(copy / "run") == before
+    assert not (copy / "exported").exists()
+
+
+# ---------------------------------------------------------------- recoveries: say so, end like the good run
+class _Payload:
+    """Unpickled without ``weights_only``, it creates ``marker``: proof that loading ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+def _newest(run: Path, name: str) -> Path:
+    return run / ckpt.CHECKPOINTS / LAST / name
+
+
+def _crafted_state(run: Path) -> None:
+    state = torch.load(_newest(run, ckpt.STATE), weights_only=True)
+    torch.save({**state, "optimizer": _Payload(run.parent / "pwned")}, _newest(run, ckpt.STATE))
+
+
+def _truncated_state(run: Path) -> None:
+    path = _newest(run, ckpt.STATE)
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+# damage done to the newest checkpoint -> words of the warning
+DAMAGES: dict[str, tuple[Callable[[Path], object], str]] = {
+    "crafted state.pt": (_crafted_state, "holds objects other than tensors and plain data"),
+    "0-byte weights": (lambda run: _zero(_newest(run, ckpt.MODEL)), "model.safetensors cannot be read"),
+    "garbage state": (lambda run: _newest(run, ckpt.STATE).write_bytes(os.urandom(4096)), "state.pt cannot be read"),
+    "truncated state": (_truncated_state, "state.pt cannot be read (RuntimeError: PytorchStreamReader"),
+    "state without its parts": (lambda run: torch.save({"sampler": 3}, _newest(run, ckpt.STATE)),
+                                "lacks the optimizer, schedule, sampler or RNG state"),
+    "garbage meta.json": (lambda run: _newest(run, ckpt.META).write_text('{"step": 6,'),
+                          "meta.json cannot be read (JSONDecodeError"),
+    "meta.json not an object": (lambda run: _newest(run, ckpt.META).write_text("[6]"),
+                                "meta.json cannot be read (a JSON list, not an object)"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(damage, copy, good, capsys):
+    spoil, words = DAMAGES[damage]
+    spoil(copy / "run")
+    assert main(["train", str(copy / "config.yaml"), "--resume"]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert len(warning) == 1 and words in warning[0], warning
+    assert f"resuming from {BEFORE} instead (the damaged one is now {LAST}.damaged)" in warning[0]
+    assert not (copy / "pwned").exists()
+    assert (copy / "run" / ckpt.CHECKPOINTS / f"{LAST}.damaged").is_dir()
+    resumed, expected = _weights(copy / "run"), _weights(good)
+    assert all(torch.equal(resumed[k], expected[k]) for k in expected)
+
+
+def test_override_config_continues_on_the_new_schedule(copy, clips, tmp_path_factory):
+    changed = {"steps": 8, "optim": {"lr": 1e-3}}
+    assert main(["train", str(_write_config(clips, copy, **changed)), "--resume", "--override-config"]) == 0
+    fresh = train(_config(clips, tmp_path_factory.mktemp("fresh") / "run", export=False, **changed))
+    log = [r for r in read_log(copy / "run" / "log.jsonl") if "lr" in r]
+    assert [r["step"] for r in log] == list(range(8))
+    assert [r["lr"] for r in log[STEPS:]] == [r["lr"] for r in fresh.history[STEPS:]]
+    assert "lr: 0.001" in (copy / "run" / "config.yaml").read_text()
+
+
+def test_orphan_temporaries_are_swept_on_resume(copy):
+    orphans = [copy / "run" / ckpt.CHECKPOINTS / ".step_00000008.abcd_123.tmp", copy / "run" / ".model.x1y2z3w4.tmp",
+               copy / "run" / ".log.q1w2e3r4.tmp.jsonl", copy / "run" / ".config.a1b2c3d4.tmp.yaml"]
+    for orphan in orphans[:2]:
+        orphan.mkdir()
+        (orphan / "model.safetensors").write_bytes(b"half")
+    for orphan in orphans[2:]:
+        orphan.write_text("half")
+    assert main(["train", str(copy / "config.yaml"), "--resume"]) == 0
+    assert not any(orphan.exists() for orphan in orphans)
+
+
+# ---------------------------------------------------------------- crash scenarios: SIGKILL, then resume
+def _killed_when(target: object, name: str, when: Callable[..., bool], before: bool = True) -> None:
+    """Replace ``target.name`` (in this process only) by a wrapper that SIGKILLs the process when
+    ``when(*args)`` holds: before calling the original, or right after it."""
+    original = getattr(target, name)
+
+    def wrapper(*args, **kwargs):
+        if before and when(*args):
+            os.kill(os.getpid(), signal.SIGKILL)
+        result = original(*args, **kwargs)
+        if not before and when(*args):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    setattr(target, name, wrapper)
+
+
+def _torn_log_line() -> None:
+    """Step 3's record: half of it written, then the kill."""
+    def when(log: RunLog, record: dict) -> bool:
+        if record.get("step") == 3:
+            with log.path.open("a") as f:
+                f.write(f"{json.dumps(record)[:20]}")
+        return record.get("step") == 3
+    _killed_when(RunLog, "write", when)
+
+
+# scenario -> (arm the kill, what it leaves in the run folder, what it leaves missing there)
+CRASHES: dict[str, tuple[Callable[[], None], list[str], list[str]]] = {
+    # the fourth step's checkpoint: its weights written into the temporary folder, the rest not yet
+    "while writing a checkpoint": (
+        lambda: _killed_when(ckpt, "save_file", lambda state, path: ".step_00000004." in path, before=False),
+        ["checkpoints/step_00000002", "checkpoints/.step_00000004.*.tmp"], ["checkpoints/step_00000004"]),
+    "mid log line": (_torn_log_line, ["checkpoints/step_00000002"], ["checkpoints/step_00000004"]),
+    "while writing the model folder": (
+        lambda: _killed_when(atomic, "_finish", lambda tmp: tmp.name.startswith(".model.")),
+        [f"checkpoints/{LAST}", ".model.*.tmp"], ["model"]),
+    "between swapping out a model folder and in its replacement": (
+        lambda: _killed_when(os, "replace",
+                             lambda src, dst: Path(dst).name == "model" and Path(src).name.startswith(".model.")),
+        [".model.*.old", ".model.*.tmp"], ["model"]),
+}
+
+
+def _run_killed(arm: Callable[[], None], argv: list[str]) -> int:
+    def child() -> None:
+        arm()
+        main(argv)
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(120)
+    if process.is_alive():
+        process.kill()
+        pytest.fail("the training process was not killed in 120 s")
+    return process.exitcode
+
+
+@pytest.mark.parametrize("crash", CRASHES)
+def test_a_run_killed_midway_resumes_to_the_same_end(crash, good, clips, tmp_path):
+    config = _write_config(clips, tmp_path)
+    if crash.startswith("between"):  # a rerun of the finished run re-exports over its model folder
+        shutil.copytree(good, tmp_path / "run")
+    arm, left, missing = CRASHES[crash]
+    argv = ["train", str(config), "--resume"]
+    assert _run_killed(arm, argv) == -signal.SIGKILL
+    run = tmp_path / "run"
+    assert all(list(run.glob(pattern)) for pattern in left), sorted(p.name for p in run.rglob("*"))
+    assert not any((run / name).exists() for name in missing)
+    assert (run / "log.jsonl").read_text().endswith("\n") != (crash == "mid log line")
+    assert main(argv) == 0
+    assert not list(run.rglob(".*"))
+    resumed, expected = _weights(run), _weights(good)
+    assert all(torch.equal(resumed[k], expected[k]) for k in expected)
+    assert [r["step"] for r in read_log(run / "log.jsonl")] == list(range(STEPS))
+    assert [r["loss"] for r in read_log(run / "log.jsonl")] == [r["loss"] for r in read_log(good / "log.jsonl")]
+    assert _snapshot(run / "model").keys() == _snapshot(good / "model").keys()
