@@ -39,16 +39,16 @@ import torch
 from aether.codecs.video import CogVideoXCodec, PixelCodec
 from aether.core.attention import DEFAULT_BACKEND
 from aether.core.backbone import AetherBackbone
-from aether.core.interfaces import ACTION_CHANNELS, COLOUR_CHANNELS, IN_CHANNELS, OUT_CHANNELS
+from aether.core.interfaces import IN_CHANNELS, OUT_CHANNELS
 from aether.core.model_folder import default_scheduler_config
 from aether.core.rope import BASE_FPS
 from aether.tasks.sampling import make_scheduler
-from aether.train.conditions import TaskDraw, TaskSampler
-from aether.train.config import LossConfig, OptimConfig, TasksConfig
-from aether.train.objective import ModelInputs, Objective
+from aether.train.config import LossConfig, OptimConfig
+from aether.train.objective import Objective
 from fullsize import (COGVIDEOX_5B_VAE, RELEASED_TRANSFORMER, TINY_TRANSFORMER, TINY_VAE, build_backbone,
                       build_vae, count_parameters, free_memory, peak_gib, reset_peak)
-from timing import best_time, describe_device, device_name
+from timing import best_time, describe_device, result_line
+from train_step import training_inputs
 
 PARTS = ("step", "cfg", "train", "vae", "levers")
 LEVERS = ("resident", "group_offload", "sequential_offload", "fp8_storage", "torchao_int8", "torchao_fp8")
@@ -113,9 +113,8 @@ class Bench:
         """A human line, then the machine line."""
         self.largest_peak = max(self.largest_peak, memory)
         print(f"{text:44s} {seconds:9.4f} s  peak {memory:7.2f} GiB" + (f"  x{ratio:.3f}" if ratio else ""))
-        extra = f" ratio={ratio:.4f}" if ratio else ""
-        print(f"RESULT name={name} device={device_name(self.device)} value={seconds:.6f} memory={memory:.3f}{extra}",
-              flush=True)  # a run killed at its time limit keeps every finished number
+        fields = dict(value=seconds, memory=memory) | (dict(ratio=ratio) if ratio else {})
+        print(result_line(name, self.device, **fields), flush=True)  # a run killed at its limit keeps these
 
     def attempt(self, label: str, fn: Callable[[], Any]) -> Any:
         """Run ``fn``; a :class:`Skip` prints its reason, any other error is recorded and printed as
@@ -203,18 +202,6 @@ def part_cfg(bench: Bench) -> None:
     forward_part(bench, "cfg", 2, "one prediction step with CFG (uncond + cond as one batch)")
 
 
-def training_inputs(bench: Bench, batch: int) -> ModelInputs:
-    """Seeded random clean latents, noise, a prediction-task condition and timesteps, as train_step.py."""
-    g = torch.Generator().manual_seed(0)
-    x0 = torch.randn(bench.size.latent(batch, OUT_CHANNELS), generator=g)
-    draws = [TaskDraw("prediction", True)] * batch
-    condition = TaskSampler(TasksConfig()).condition(draws, x0[:, :, :COLOUR_CHANNELS], x0[:, :, -ACTION_CHANNELS:])
-    return ModelInputs(x0=x0.to(bench.device), noise=torch.randn(x0.shape, generator=g).to(bench.device),
-                       condition=condition.to(bench.device),
-                       timesteps=torch.randint(0, 1000, (batch,), generator=g).to(bench.device),
-                       fps=torch.full((batch,), BASE_FPS), draws=draws)
-
-
 def part_train(bench: Bench) -> None:
     """Forward+backward per backend and the optimizer step once, with the optimizer state allocated first
     so every backend's peak includes it (as in a real run)."""
@@ -229,7 +216,7 @@ def part_train(bench: Bench) -> None:
     optimizer = torch.optim.AdamW(backbone.parameters(), lr=opt.lr, betas=opt.betas, eps=opt.eps,
                                   weight_decay=opt.weight_decay)
     objective = Objective(LossConfig(stage=1), make_scheduler(default_scheduler_config()), PixelCodec())
-    inputs = training_inputs(bench, batch)
+    inputs = training_inputs(bench.size.latent(batch, OUT_CHANNELS), device)
     use_autocast = not pure_bf16 and device.type == "cuda"
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast)
     precision = ("bf16 weights, gradients and AdamW state, no autocast" if pure_bf16

@@ -49,6 +49,7 @@ import argparse
 import ast
 import contextlib
 import importlib.util
+import math
 import sys
 import time
 import traceback
@@ -65,7 +66,7 @@ from aether.core.backbone import TINY_CONFIG, AetherBackbone
 from aether.core.model_folder import ModelFolder, default_scheduler_config
 from fullsize import (COGVIDEOX_5B_VAE, RELEASED_TRANSFORMER, TINY_VAE, build_on_device, free_memory, peak_gib,
                       reset_peak, synchronize)
-from timing import describe_device, device_name, result_line
+from timing import describe_device, result_line
 
 REPO = Path(__file__).resolve().parents[2]
 FPS = 12  # the release accepts 8, 10, 12, 15, 24
@@ -614,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in results:
         print(line)
     if not results:
-        print(f"RESULT name=release_side_by_side device={device_name(device)} ratio=nan value=nan memory=nan")
+        print(result_line("release_side_by_side", device, ratio=math.nan, value=math.nan, memory=math.nan))
     sys.stdout.flush()
     return 1 if failed else 0
 

@@ -18,7 +18,9 @@ import resource
 import torch
 from aether.codecs.video import PixelCodec
 from aether.core.backbone import AetherBackbone
+from aether.core.interfaces import ACTION_CHANNELS, COLOUR_CHANNELS, OUT_CHANNELS
 from aether.core.model_folder import default_scheduler_config
+from aether.core.rope import BASE_FPS
 from aether.tasks.sampling import make_scheduler
 from aether.train.conditions import TaskDraw, TaskSampler
 from aether.train.config import LossConfig, TasksConfig
@@ -33,6 +35,19 @@ CONFIGS = {
 }
 
 
+def training_inputs(shape: tuple[int, ...], device: torch.device) -> ModelInputs:
+    """Seeded random clean latents ``shape = (B, T, 56, h, w)``, noise, a prediction-task condition
+    (observation and action kept), timesteps and fps 12, on ``device``."""
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(shape, generator=g)
+    draws = [TaskDraw("prediction", True)] * shape[0]
+    condition = TaskSampler(TasksConfig()).condition(draws, x0[:, :, :COLOUR_CHANNELS], x0[:, :, -ACTION_CHANNELS:])
+    return ModelInputs(x0=x0.to(device), noise=torch.randn(x0.shape, generator=g).to(device),
+                       condition=condition.to(device),
+                       timesteps=torch.randint(0, 1000, (shape[0],), generator=g).to(device),
+                       fps=torch.full((shape[0],), BASE_FPS), draws=draws)
+
+
 def make_step(config: str, attention: str, batch: int, frames: int, stage: int, checkpointing: bool,
               device: torch.device):
     """A closure running one training step on fixed random inputs, and the samples it holds."""
@@ -45,16 +60,10 @@ def make_step(config: str, attention: str, batch: int, frames: int, stage: int, 
     optimizer = torch.optim.AdamW(backbone.parameters(), lr=1e-5)
     scheduler = make_scheduler(default_scheduler_config())
     objective = Objective(LossConfig(stage=stage), scheduler, PixelCodec())
-    g = torch.Generator().manual_seed(0)
-    x0 = torch.randn(batch, latent_frames, 56, h, w, generator=g)
-    draws = [TaskDraw("prediction", True)] * batch
-    inputs = ModelInputs(x0=x0.to(device), noise=torch.randn(x0.shape, generator=g).to(device),
-                         condition=TaskSampler(TasksConfig()).condition(draws, x0[:, :, :16], x0[:, :, 32:]).to(device),
-                         timesteps=torch.randint(0, 1000, (batch,), generator=g).to(device),
-                         fps=torch.full((batch,), 12.0), draws=draws)
+    inputs = training_inputs((batch, latent_frames, OUT_CHANNELS, h, w), device)
     pixels = {"video": torch.rand(batch, frames, 3, height, width, device=device) * 2 - 1,
               "depth": torch.rand(batch, frames, height, width, device=device) + 1,
-              "p_max": torch.ones(batch, device=device), "action": x0[:, :, 32:].to(device)}
+              "p_max": torch.ones(batch, device=device), "action": inputs.x0[:, :, -ACTION_CHANNELS:]}
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
     def step() -> None:

@@ -112,7 +112,8 @@ class AetherBackbone(nn.Module):
         self.prompt_embeds = prompt_embeds.to(device=param.device, dtype=param.dtype)
 
     def set_attention_backend(self, name: str = DEFAULT_BACKEND) -> None:
-        """Use the installed attention backend ``name`` (``sdpa``, ``xformers``, ``triton``, ``triton-rope``, ...) in every layer."""
+        """Use the installed attention backend ``name`` (``sdpa``, ``xformers``, ``triton``, ``triton-rope``,
+        ...) in every layer."""
         install_attention_processor(self.transformer, build_attention_processor(name))
 
     def rotary(self, num_frames: int, height: int, width: int, fps: float,

@@ -5,8 +5,8 @@ that uses it.
 (N - text_len, D)`` -> ``(B, heads, N, D)``. Tokens ``[text_len:]`` of q and k are rotated inside the
 forward kernel as they are loaded for q (diffusers' interleaved convention), by one RoPE pass for k.
 The backward is a flash backward over rotated q and k (one RoPE pass each) whose dQ and dK are rotated
-back in place. Runs on CUDA tensors, or on CPU when
-``TRITON_INTERPRET=1`` is set before Triton is first imported.
+back in place. Runs on CUDA tensors, or on CPU when ``TRITON_INTERPRET=1`` is set before Triton is first
+imported.
 """
 
 from __future__ import annotations

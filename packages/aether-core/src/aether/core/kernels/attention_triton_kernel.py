@@ -48,6 +48,13 @@ def _load_rows(base, offs_n, n_tokens, D: tl.constexpr, MASK: tl.constexpr):
 
 
 @triton.jit
+def _store_rows(base, offs_n, n_tokens, value, D: tl.constexpr):
+    """Store ``value (BLOCK, D)`` into rows ``offs_n`` of a ``(N, D)`` slice, in its dtype, rows < N only."""
+    ptrs = base + offs_n[:, None] * D + tl.arange(0, D)[None, :]
+    tl.store(ptrs, value.to(base.dtype.element_ty), mask=(offs_n < n_tokens)[:, None])
+
+
+@triton.jit
 def _load_row_stats(lse_ptr, delta_ptr, offs_m, n_tokens, MASK: tl.constexpr):
     """``lse`` and ``delta`` of rows ``offs_m``; with ``MASK``, rows beyond N get lse = +inf (their
     probabilities become 0) and delta = 0."""
@@ -64,11 +71,9 @@ def rope_kernel(x_ptr, cos_ptr, sin_ptr, out_ptr, n_tokens, text_len, INVERSE: t
     """Rotate ``BLOCK`` rows of one (batch, head) slice into ``out`` (may alias ``x``)."""
     head = tl.program_id(1).to(tl.int64) * n_tokens * D
     offs_n = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    offs_d = tl.arange(0, D)
     x = _load_rows(x_ptr + head, offs_n, n_tokens, D, True).to(tl.float32)
-    r = _rope_rows(x, cos_ptr, sin_ptr, offs_n, n_tokens, text_len, INVERSE, BLOCK, D)
-    tl.store(out_ptr + head + offs_n[:, None] * D + offs_d[None, :], r.to(out_ptr.dtype.element_ty),
-             mask=(offs_n < n_tokens)[:, None])
+    _store_rows(out_ptr + head, offs_n, n_tokens,
+                _rope_rows(x, cos_ptr, sin_ptr, offs_n, n_tokens, text_len, INVERSE, BLOCK, D), D)
 
 
 @triton.jit
@@ -108,7 +113,6 @@ def rope_flash_fwd(q_ptr, k_ptr, v_ptr, cos_ptr, sin_ptr, o_ptr, lse_ptr, n_toke
     bh = tl.program_id(1)
     head = bh.to(tl.int64) * n_tokens * D
     offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_d = tl.arange(0, D)
     q = _load_rows(q_ptr + head, offs_m, n_tokens, D, True).to(tl.float32)
     q = _rope_rows(q, cos_ptr, sin_ptr, offs_m, n_tokens, text_len, False, BLOCK_M, D).to(q_ptr.dtype.element_ty)
     # dots take the input dtype and accumulate in fp32; the scale (with log2(e)) multiplies the fp32
@@ -124,10 +128,8 @@ def rope_flash_fwd(q_ptr, k_ptr, v_ptr, cos_ptr, sin_ptr, o_ptr, lse_ptr, n_toke
     if whole < n_tokens:
         m_i, l_i, acc = _fwd_tile(q, k_ptr + head, v_ptr + head, whole, n_tokens, qk_scale, m_i, l_i, acc,
                                   D, BLOCK_N, PRECISION, True)
-    row_ok = offs_m < n_tokens
-    tl.store(o_ptr + head + offs_m[:, None] * D + offs_d[None, :], (acc / l_i[:, None]).to(o_ptr.dtype.element_ty),
-             mask=row_ok[:, None])
-    tl.store(lse_ptr + bh.to(tl.int64) * n_tokens + offs_m, m_i + tl.log2(l_i), mask=row_ok)
+    _store_rows(o_ptr + head, offs_m, n_tokens, acc / l_i[:, None], D)
+    tl.store(lse_ptr + bh.to(tl.int64) * n_tokens + offs_m, m_i + tl.log2(l_i), mask=offs_m < n_tokens)
 
 
 @triton.jit
@@ -157,7 +159,6 @@ def flash_bwd_dkdv(q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dk_ptr, dv_p
     head = bh.to(tl.int64) * n_tokens * D
     rows = bh.to(tl.int64) * n_tokens
     offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
-    offs_d = tl.arange(0, D)
     k = _load_rows(k_ptr + head, offs_n, n_tokens, D, True)
     v = _load_rows(v_ptr + head, offs_n, n_tokens, D, True)
     qk_scale = scale * 1.4426950408889634
@@ -170,10 +171,8 @@ def flash_bwd_dkdv(q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dk_ptr, dv_p
     if whole < n_tokens:
         dk, dv = _dkdv_tile(k, v, q_ptr + head, do_ptr + head, lse_ptr + rows, delta_ptr + rows, whole, n_tokens,
                             qk_scale, dk, dv, D, BLOCK_M, PRECISION, True)
-    ok = (offs_n < n_tokens)[:, None]
-    out = head + offs_n[:, None] * D + offs_d[None, :]
-    tl.store(dk_ptr + out, (dk * scale).to(dk_ptr.dtype.element_ty), mask=ok)
-    tl.store(dv_ptr + out, dv.to(dv_ptr.dtype.element_ty), mask=ok)
+    _store_rows(dk_ptr + head, offs_n, n_tokens, dk * scale, D)
+    _store_rows(dv_ptr + head, offs_n, n_tokens, dv, D)
 
 
 @triton.jit
@@ -195,7 +194,6 @@ def flash_bwd_dq(q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dq_ptr, n_toke
     head = bh.to(tl.int64) * n_tokens * D
     rows = bh.to(tl.int64) * n_tokens
     offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_d = tl.arange(0, D)
     q = _load_rows(q_ptr + head, offs_m, n_tokens, D, True)
     do = _load_rows(do_ptr + head, offs_m, n_tokens, D, True)
     lse, delta = _load_row_stats(lse_ptr + rows, delta_ptr + rows, offs_m, n_tokens, True)
@@ -208,5 +206,4 @@ def flash_bwd_dq(q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dq_ptr, n_toke
     if whole < n_tokens:
         dq = _dq_tile(q, do, lse, delta, k_ptr + head, v_ptr + head, whole, n_tokens, qk_scale, dq, D, BLOCK_N,
                       PRECISION, True)
-    tl.store(dq_ptr + head + offs_m[:, None] * D + offs_d[None, :], (dq * scale).to(dq_ptr.dtype.element_ty),
-             mask=(offs_m < n_tokens)[:, None])
+    _store_rows(dq_ptr + head, offs_m, n_tokens, dq * scale, D)
