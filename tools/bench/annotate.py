@@ -2,16 +2,22 @@
 synthetic clips rendered in this run (seeds from --seed, alternating room/street scenes, every other
 pair of clips with moving objects). Prints per-clip rows, then per method the median rotation error (deg),
 ATE (% of trajectory length), RPE rotation (deg), focal error (%), coverage and seconds per frame,
-and whether the issue's targets (rot < 0.2 deg, ATE < 0.5 %, focal < 0.5 %, better than COLMAP) hold.
+whether the issue's targets (rot < 0.2 deg, ATE < 0.5 %, focal < 0.5 %, better than COLMAP) hold, the
+speed ratio COLMAP / ours, and with ``--workers N`` the speed-up of ``annotate_dir`` over the same clips in
+N processes against one.
 
     .venv/bin/python tools/bench/annotate.py                      # small: 4 clips, 17 frames, 120x180
     .venv/bin/python tools/bench/annotate.py --clips 20 --frames 41 --height 240 --width 360   # the issue
+    .venv/bin/python tools/bench/annotate.py --methods ours --workers 2                        # processes
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 import time
+from pathlib import Path
 
 from aether.annotate.evaluation import METHODS, evaluate_clip, summarize
 from aether.annotate.synthetic import RenderConfig, render_clip, scene_for
@@ -30,6 +36,25 @@ def pipeline_config(known_intrinsics: bool):
     return AnnotateConfig(use_given_K=known_intrinsics)
 
 
+def time_workers(clips: dict, config, workers: int) -> None:
+    """Print the seconds of ``annotate_dir`` over ``clips`` ({name: Clip}) in one process and in ``workers``
+    (their start-up included), and the speed-up."""
+    from aether.annotate.batch import annotate_dir
+    from aether.core.clip import save_clip
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "clips"
+        for name, clip in clips.items():
+            save_clip(clip, folder / f"{name}.safetensors")
+        seconds = {}
+        for count in (1, workers):
+            start = time.perf_counter()
+            annotate_dir(folder, Path(tmp) / f"out{count}", config, progress=False, workers=count)
+            seconds[count] = time.perf_counter() - start
+    print(f"workers: {len(clips)} clips, 1 process {seconds[1]:.1f} s, {workers} processes {seconds[workers]:.1f} s, "
+          f"speed-up {seconds[1] / seconds[workers]:.2f} on {os.cpu_count()} cores")
+
+
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -44,6 +69,8 @@ def main() -> None:
     parser.add_argument("--known-intrinsics", action="store_true", help="give every method the true K")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--json", help="also write every per-clip result to this JSON file")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="also time annotate_dir over the clips with this many processes against one")
     args = parser.parse_args()
     try:
         import pycolmap
@@ -57,7 +84,7 @@ def main() -> None:
     print(f"{args.clips} clips of {args.frames} frames at {args.height}x{args.width}, seeds {args.seed}.."
           f"{args.seed + args.clips - 1}, intrinsics {'known' if args.known_intrinsics else 'unknown'}")
     print(f"{'clip':28s} {'method':7s} " + " ".join(f"{c:>17s}" for c in COLUMNS) + "  error")
-    results = {}
+    results, rendered = {}, {}
     for i in range(args.clips):
         # Rooms and streets alternate; every other pair of clips has moving objects; the motion follows the seed.
         scene = scene_for(args.seed + i, kind=("room", "street")[i % 2], dynamic_objects=3 * ((i // 2) % 2))
@@ -67,6 +94,8 @@ def main() -> None:
         print(f"# rendered {name} in {time.perf_counter() - start:.1f} s")
         per_method = evaluate_clip(clip, config, tuple(args.methods), known_intrinsics=args.known_intrinsics)
         results[name] = {"methods": per_method}
+        if args.workers:
+            rendered[name] = clip
         for method, metrics in per_method.items():
             print(f"{name:28s} {method:7s} " + " ".join(f"{_fmt(metrics.get(c)):>17s}" for c in COLUMNS)
                   + f"  {metrics.get('error') or ''}")
@@ -88,6 +117,8 @@ def main() -> None:
         if colmap and colmap["seconds_per_frame"] and ours["seconds_per_frame"]:
             print(f"speed: ours {ours['seconds_per_frame']:.3f} s/frame, COLMAP {colmap['seconds_per_frame']:.3f} "
                   f"s/frame, ratio COLMAP/ours {colmap['seconds_per_frame'] / ours['seconds_per_frame']:.2f}")
+    if args.workers and config is not None:
+        time_workers(rendered, config, args.workers)
     if args.json:
         write_json(args.json, {"args": vars(args), "clips": results, "summary": summary})
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from aether.codecs.encoders import RaymapEncoder
 from aether.codecs.video import CogVideoXCodec, PixelCodec
 from aether.core.attention import DEFAULT_BACKEND
 from aether.core.backbone import AetherBackbone
@@ -215,7 +216,8 @@ def part_train(bench: Bench) -> None:
     opt = OptimConfig()
     optimizer = torch.optim.AdamW(backbone.parameters(), lr=opt.lr, betas=opt.betas, eps=opt.eps,
                                   weight_decay=opt.weight_decay)
-    objective = Objective(LossConfig(stage=1), make_scheduler(default_scheduler_config()), PixelCodec())
+    objective = Objective(LossConfig(stage=1), make_scheduler(default_scheduler_config()), PixelCodec(),
+                          RaymapEncoder())
     inputs = training_inputs(bench.size.latent(batch, OUT_CHANNELS), device)
     use_autocast = not pure_bf16 and device.type == "cuda"
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast)

@@ -313,9 +313,7 @@ def _stats(a: np.ndarray, b: np.ndarray) -> str:
 
 def _release_cameras(pipe, raymap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The release's raw raymap ``(F, 6, h, w)`` decoded by our action encoder, first camera = identity."""
-    from aether.codecs import raymap as raymap_codec
-
-    packed = raymap_codec.pack(torch.from_numpy(np.array(raymap, np.float32))[None], pipe.action_encoder.layout)
+    packed = pipe.action_encoder.from_raymap(torch.from_numpy(np.array(raymap, np.float32))[None])
     c2w, K = pipe.action_encoder.decode(packed, pipe.height, pipe.width)
     c2w = c2w[0].double().numpy()
     return np.linalg.inv(c2w[0]) @ c2w, K[0].double().numpy()

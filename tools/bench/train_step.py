@@ -16,6 +16,7 @@ import argparse
 import resource
 
 import torch
+from aether.codecs.encoders import RaymapEncoder
 from aether.codecs.video import PixelCodec
 from aether.core.backbone import AetherBackbone
 from aether.core.interfaces import ACTION_CHANNELS, COLOUR_CHANNELS, OUT_CHANNELS
@@ -41,7 +42,8 @@ def training_inputs(shape: tuple[int, ...], device: torch.device) -> ModelInputs
     g = torch.Generator().manual_seed(0)
     x0 = torch.randn(shape, generator=g)
     draws = [TaskDraw("prediction", True)] * shape[0]
-    condition = TaskSampler(TasksConfig()).condition(draws, x0[:, :, :COLOUR_CHANNELS], x0[:, :, -ACTION_CHANNELS:])
+    observed = [x0[i:i + 1, :1, :COLOUR_CHANNELS] for i in range(shape[0])]  # the first latent, as an observation
+    condition = TaskSampler(TasksConfig()).condition(draws, observed, x0[:, :, -ACTION_CHANNELS:])
     return ModelInputs(x0=x0.to(device), noise=torch.randn(x0.shape, generator=g).to(device),
                        condition=condition.to(device),
                        timesteps=torch.randint(0, 1000, (shape[0],), generator=g).to(device),
@@ -59,7 +61,7 @@ def make_step(config: str, attention: str, batch: int, frames: int, stage: int, 
         backbone.transformer.enable_gradient_checkpointing()
     optimizer = torch.optim.AdamW(backbone.parameters(), lr=1e-5)
     scheduler = make_scheduler(default_scheduler_config())
-    objective = Objective(LossConfig(stage=stage), scheduler, PixelCodec())
+    objective = Objective(LossConfig(stage=stage), scheduler, PixelCodec(), RaymapEncoder())
     inputs = training_inputs((batch, latent_frames, OUT_CHANNELS, h, w), device)
     pixels = {"video": torch.rand(batch, frames, 3, height, width, device=device) * 2 - 1,
               "depth": torch.rand(batch, frames, height, width, device=device) + 1,

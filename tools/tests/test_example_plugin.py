@@ -54,3 +54,37 @@ def test_plugin_is_usable_by_name_and_round_trips(installed):
     c2w_back, K_back = encoder.decode(action, H, W)
     torch.testing.assert_close(c2w_back, c2w, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(K_back, K, atol=1e-6, rtol=1e-6)
+
+
+def test_stage_2_training_refuses_to_read_plucker_channels_as_a_raymap(installed, tmp_path):
+    """The pointmap loss reads the action channels as a SPEC §4 raymap; Plücker moments are not ray origins, so
+    stage 2 with the example encoder stops in one line before any work (and reading a --raymap is refused)."""
+    from aether.annotate.synthetic.config import RenderConfig
+    from aether.annotate.synthetic.writer import write_clips
+    from aether.core.errors import ActionLayoutError
+
+    write_clips(tmp_path / "clips", 1, seed=0, render=RenderConfig(height=32, width=48, frames=9, fps=12.0),
+                progress=False)
+    config = tmp_path / "train.yaml"
+    config.write_text(json.dumps({
+        "out": str(tmp_path / "run"), "steps": 2, "progress": False, "eval_examples": 0,
+        "data": {"clips": [str(tmp_path / "clips")], "frames": [9], "fps": [12], "height": 32, "width": 48},
+        "model": {"init": "tiny", "video_codec": "pixel", "action_encoder": "plucker", "tiny": {"num_layers": 1}},
+        "loss": {"stage": 2}}))  # JSON is YAML
+    out = _aether(installed, "train", str(config))
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert lines == ["error: loss.pointmap: the PluckerEncoder action encoder's channels hold no SPEC §4 raymap "
+                     "(ray directions and origins); set loss.pointmap: 0 to train stage 2 without the pointmap loss, "
+                     "or use an action encoder that holds one"], lines
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+    sys.path.insert(0, str(installed))
+    try:
+        from aether.core.registry import Registry
+
+        encoder = Registry.from_entry_points().build("action_encoder", "plucker")
+    finally:
+        sys.path.remove(str(installed))
+    with pytest.raises(ActionLayoutError, match="does not read raymaps"):
+        encoder.from_raymap(torch.zeros(1, 9, 6, 4, 6))

@@ -13,6 +13,7 @@ from aether.annotate.batch import annotate_dir
 from aether.annotate.evaluation import camera_errors
 from aether.annotate.pipeline import AnnotateConfig, annotate_clip, build_stage
 from aether.annotate.stages.base import AnnotateError, Frames
+from aether.annotate.stages.features import sample_depth
 from aether.annotate.synthetic import RenderConfig, SceneConfig, render_clip
 from aether.core.cli import main
 from aether.core.clip import Clip, load_clip, save_clip
@@ -37,7 +38,8 @@ def _errors(piece: Clip, truth: Clip) -> dict:
 
 
 def test_cameras_with_given_intrinsics_match_ground_truth(orbit):
-    pieces, report = annotate_clip(_blind(orbit, keep_k=True), AnnotateConfig(use_given_K=True))
+    always = AnnotateConfig(use_given_K=True, refine_options={"skip_below_px": 0})  # refine even what PnP got right
+    pieces, report = annotate_clip(_blind(orbit, keep_k=True), always)
     assert report["status"] == "ok" and len(pieces) == 1 and report["slices"][0]["frames"] == list(range(13))
     piece = pieces[0]
     np.testing.assert_allclose(piece.c2w[0], np.eye(4), atol=1e-6)  # world = first frame of the slice
@@ -49,6 +51,10 @@ def test_cameras_with_given_intrinsics_match_ground_truth(orbit):
     assert np.linalg.norm(piece.c2w[-1, :3, 3]) == pytest.approx(truth, rel=0.02)
     refine = report["slices"][0]["refine"]
     assert refine["reprojection_px"]["after"] < refine["reprojection_px"]["before"] < 2.0
+    assert refine["intrinsics"] == "fixed" and refine["why"].startswith("median reprojection")
+    # by default a slice whose coarse cameras explain its tracks to within the Cauchy scale is not refined
+    pieces, report = annotate_clip(_blind(orbit, keep_k=True), AnnotateConfig(use_given_K=True))
+    assert report["slices"][0]["refine"].startswith("skipped: the coarse cameras explain the tracks already")
 
 
 def test_unknown_intrinsics_are_recovered(orbit):
@@ -98,6 +104,20 @@ def test_motion_mask_finds_moving_objects_without_labels():
     assert (mask & ~truth).sum() / (~truth).sum() < 0.4
 
 
+def test_a_clip_without_labels_is_masked_as_the_motion_stage_masks_it():
+    # this street clip came out "no slices" under the labels stage's old fallback options (dilate 2, not 3)
+    clip = render_clip(SceneConfig(seed=4, kind="street", motion="turn", dynamic_objects=3), SMALL)
+    no_labels = replace(clip, extras={}, meta={})
+    fallback, info = build_stage("masking", "labels", {})(no_labels)
+    motion, _ = build_stage("masking", "motion", {})(no_labels)
+    assert info["fallback"] == "no labels in the clip"
+    np.testing.assert_array_equal(fallback, motion)
+
+
+def test_depth_is_sampled_at_no_points():
+    assert sample_depth(np.ones((4, 4), np.float32), np.zeros((0, 2))).shape == (0,)
+
+
 def test_folder_run_reports_bad_clips_and_resumes(tmp_path, orbit):
     clips = tmp_path / "clips"
     save_clip(_blind(orbit), clips / "a_good.safetensors")
@@ -119,7 +139,9 @@ def test_folder_run_reports_bad_clips_and_resumes(tmp_path, orbit):
     report = json.loads((tmp_path / "out" / "b_flat" / "report.json").read_text())
     assert report["dropped"]["0"].startswith("low texture")
     again = annotate_dir(clips, tmp_path / "out", progress=False)
-    assert all(entry["skipped"] for entry in again.values())
+    assert {name: entry["skipped"] for name, entry in again.items()} == {  # only an ok report is final
+        "a_good.safetensors": True, "b_flat.safetensors": False, "c_crowd.safetensors": False,
+        "d_corrupt.safetensors": False}
 
 
 def test_cli_annotates_a_clip(tmp_path, orbit, capsys):

@@ -6,7 +6,7 @@ import torch
 
 from aether.codecs import depth
 from aether.codecs.errors import CodecError
-from aether.codecs.plugins import DisparityCodec
+from aether.codecs.encoders import DisparityCodec
 
 
 def test_hand_computed_values():
@@ -27,6 +27,22 @@ def test_decode_averages_the_channels_unclamped_and_clips_only_the_disparity():
     # above 1: q = 2, p' = 4, clipped to 1; far below: p' clipped to 1e-3
     torch.testing.assert_close(depth.decode(torch.full((1, 3, 1, 2), 3.0)), torch.ones(1, 1, 2))
     torch.testing.assert_close(depth.decode(torch.full((1, 3, 1, 1), -0.99)), torch.full((1, 1, 1), 1000.0))
+
+
+def test_unclipped_disparity_keeps_the_release_value_in_range_and_its_gradient_beyond():
+    # channel means 0.5 (q 0.75), 3 (q 2, the release clips p' 4 to 1), -0.99 (q 0.005, clipped up to 1e-3)
+    # and -3 (q -1: beyond the far end, where the release's q^2 turns back up to the nearest depth; q |q| = -1
+    # keeps falling)
+    means = torch.tensor([0.5, 3.0, -0.99, -3.0])
+    video = means.view(1, 1, 4).expand(3, 1, 4).unsqueeze(0).clone().requires_grad_(True)
+    clipped, free = depth.disparity(video), depth.disparity(video, clip=False)
+    torch.testing.assert_close(clipped[0, 0], torch.tensor([0.5625, 1.0, 1e-3, 1.0]))
+    torch.testing.assert_close(free[0, 0], torch.tensor([0.5625, 4.0, 2.5e-5, -1.0]))
+    torch.testing.assert_close(depth.decode(video), 1 / clipped)
+    free.sum().backward()
+    slope = video.grad[0, 0, 0] * 3  # d p' / d mean, spread over three channels
+    # q |q| has slope |q| per unit of the mean: never zero away from q = 0, and positive on both sides
+    torch.testing.assert_close(slope, torch.tensor([0.75, 2.0, 0.005, 1.0]))
 
 
 def test_round_trip_batched_with_scale():

@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 
 from aether.codecs import raymap
 from aether.codecs.errors import CodecError
-from aether.codecs.plugins import RaymapEncoder
+from aether.codecs.encoders import RaymapEncoder
 
 
 def _cameras(n: int, seed: int, fx=300.0, fy=280.0, cx=150.0, cy=100.0, dtype=torch.float32):

@@ -25,14 +25,25 @@ def test_configured_shares_replace_the_defaults():
     assert {sampler.draw(np.random.default_rng(i)) for i in range(50)} == {TaskDraw("prediction", False)}
 
 
-def test_condition_holds_each_tasks_colour_frames_and_the_action():
+def test_condition_holds_each_tasks_observed_latents_and_the_action():
     sampler = TaskSampler(TasksConfig())
-    colour, action = torch.randn(4, 3, 16, 4, 6), torch.randn(4, 3, 24, 4, 6)
+    action = torch.randn(4, 3, 24, 4, 6)
+    observed = [torch.randn(1, 3, 16, 4, 6), torch.randn(1, 1, 16, 4, 6), torch.randn(1, 2, 16, 4, 6), None]
     draws = [TaskDraw("reconstruction", True), TaskDraw("prediction", False),
              TaskDraw("planning", True), TaskDraw("unconditional", False)]
-    cond = sampler.condition(draws, colour, action)
+    cond = sampler.condition(draws, observed, action)
     assert cond.shape == (4, 3, 40, 4, 6)
     kept = [(cond[i, :, :16].flatten(1).abs().sum(1) > 0).tolist() for i in range(4)]
     assert kept == [[True] * 3, [True, False, False], [True, False, True], [False] * 3]
-    assert torch.equal(cond[0, :, :16], colour[0]) and torch.equal(cond[2, 2, :16], colour[2, 2])
+    assert torch.equal(cond[0, :, :16], observed[0][0]) and torch.equal(cond[1, 0, :16], observed[1][0, 0])
+    assert torch.equal(cond[2, 0, :16], observed[2][0, 0]) and torch.equal(cond[2, 2, :16], observed[2][0, 1])
     assert torch.equal(cond[0, :, 16:], action[0]) and not cond[1, :, 16:].any()
+
+
+def test_maskings_observe_what_inference_encodes():
+    """Reconstruction reads the whole clip's encoding; prediction the first frame alone; planning the first
+    and the last frame alone (the observation and goal images); unconditional nothing."""
+    maskings = TaskSampler(TasksConfig()).maskings
+    assert {name: m.observed_frames(41) for name, m in maskings.items()} == {
+        "reconstruction": None, "prediction": [0], "planning": [0, 40], "unconditional": []}
+    assert maskings["planning"].observed_frames(9) == [0, 8]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import signal
@@ -18,11 +17,13 @@ from typing import Callable
 import pytest
 import torch
 from aether.core import atomic
+from aether.core.testing import killed_when, run_killed
 from aether.core.cli import main
 from aether.train import checkpoint as ckpt
 from aether.train.config import dump_config
 from aether.train.loop import train
 from aether.train.runlog import RunLog, read_log
+from safetensors.torch import load_file
 from tiny_setup import tiny_config
 
 STEPS, EVERY = 6, 2
@@ -88,7 +89,15 @@ def _every_checkpoint_damaged(folder: Path, clips: Path) -> list[str]:
 
 
 def _export_damaged(folder: Path, clips: Path) -> list[str]:
-    _zero(folder / "run" / ckpt.CHECKPOINTS / LAST / ckpt.MODEL)
+    """The export of a damaged checkpoint named by its folder: no other one may stand in for it."""
+    checkpoint = folder / "run" / ckpt.CHECKPOINTS / LAST
+    _zero(checkpoint / ckpt.MODEL)
+    return ["train", "export", str(checkpoint), str(folder / "exported")]
+
+
+def _export_all_damaged(folder: Path, clips: Path) -> list[str]:
+    for path in ckpt.list_checkpoints(folder / "run"):
+        _zero(path / ckpt.MODEL)
     return ["train", "export", str(folder / "run"), str(folder / "exported")]
 
 
@@ -118,6 +127,12 @@ REFUSALS: dict[str, tuple[Callable[[Path, Path], list[str]], list[str]]] = {
         ["no checkpoint of", "model.safetensors cannot be read (SafetensorError", "to start the run over"]),
     "export of damaged weights": (
         _export_damaged, [f"{LAST}/model.safetensors cannot be read (SafetensorError: Error while deserializing"]),
+    "export of a run whose checkpoints are all damaged": (
+        _export_all_damaged, ["no checkpoint of", "model.safetensors cannot be read (SafetensorError"]),
+    "override of the architecture": (
+        lambda folder, clips: ["train", str(_write_config(clips, folder, steps=8, model={"tiny": {"num_layers": 2}})),
+                               "--resume", "--override-config"],
+        ["--override-config cannot change what the weights are (model.tiny", "choose another out folder"]),
     "out is a file": (_out_at("file"), ["out: cannot write to", "(File exists); choose a writable folder"]),
     "out below a file": (_out_at("file/run"), ["out: cannot write to", "(Not a directory); choose a writable folder"]),
 }
@@ -190,6 +205,18 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(damage, copy
     assert all(torch.equal(resumed[k], expected[k]) for k in expected)
 
 
+def test_export_of_a_run_passes_over_a_damaged_newest_checkpoint(copy, good, capsys):
+    _zero(_newest(copy / "run", ckpt.MODEL))
+    assert main(["train", "export", str(copy / "run"), str(copy / "exported")]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert len(warning) == 1 and "model.safetensors cannot be read" in warning[0], warning
+    assert warning[0].endswith(f"exporting {BEFORE} instead")
+    exported = load_file(str(copy / "exported" / "transformer" / "diffusion_pytorch_model.safetensors"))
+    expected = ckpt.load_weights(good / ckpt.CHECKPOINTS / BEFORE)
+    assert all(torch.equal(exported[k], expected[f"transformer.{k}"]) for k in exported)
+    assert (copy / "run" / ckpt.CHECKPOINTS / LAST).is_dir()  # an export only reads: the damaged one stays
+
+
 def test_override_config_continues_on_the_new_schedule(copy, clips, tmp_path_factory):
     changed = {"steps": 8, "optim": {"lr": 1e-3}}
     assert main(["train", str(_write_config(clips, copy, **changed)), "--resume", "--override-config"]) == 0
@@ -213,22 +240,6 @@ def test_orphan_temporaries_are_swept_on_resume(copy):
 
 
 # ---------------------------------------------------------------- crash scenarios: SIGKILL, then resume
-def _killed_when(target: object, name: str, when: Callable[..., bool], before: bool = True) -> None:
-    """Replace ``target.name`` (in this process only) by a wrapper that SIGKILLs the process when
-    ``when(*args)`` holds: before calling the original, or right after it."""
-    original = getattr(target, name)
-
-    def wrapper(*args, **kwargs):
-        if before and when(*args):
-            os.kill(os.getpid(), signal.SIGKILL)
-        result = original(*args, **kwargs)
-        if not before and when(*args):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return result
-
-    setattr(target, name, wrapper)
-
-
 def _torn_log_line() -> None:
     """Step 3's record: half of it written, then the kill."""
     def when(log: RunLog, record: dict) -> bool:
@@ -236,38 +247,24 @@ def _torn_log_line() -> None:
             with log.path.open("a") as f:
                 f.write(f"{json.dumps(record)[:20]}")
         return record.get("step") == 3
-    _killed_when(RunLog, "write", when)
+    killed_when(RunLog, "write", when)
 
 
 # scenario -> (arm the kill, what it leaves in the run folder, what it leaves missing there)
 CRASHES: dict[str, tuple[Callable[[], None], list[str], list[str]]] = {
     # the fourth step's checkpoint: its weights written into the temporary folder, the rest not yet
     "while writing a checkpoint": (
-        lambda: _killed_when(ckpt, "save_file", lambda state, path: ".step_00000004." in path, before=False),
+        lambda: killed_when(ckpt, "save_file", lambda state, path: ".step_00000004." in path, before=False),
         ["checkpoints/step_00000002", "checkpoints/.step_00000004.*.tmp"], ["checkpoints/step_00000004"]),
     "mid log line": (_torn_log_line, ["checkpoints/step_00000002"], ["checkpoints/step_00000004"]),
     "while writing the model folder": (
-        lambda: _killed_when(atomic, "_finish", lambda tmp: tmp.name.startswith(".model.")),
+        lambda: killed_when(atomic, "_finish", lambda tmp: tmp.name.startswith(".model.")),
         [f"checkpoints/{LAST}", ".model.*.tmp"], ["model"]),
     "between swapping out a model folder and in its replacement": (
-        lambda: _killed_when(os, "replace",
+        lambda: killed_when(os, "replace",
                              lambda src, dst: Path(dst).name == "model" and Path(src).name.startswith(".model.")),
         [".model.*.old", ".model.*.tmp"], ["model"]),
 }
-
-
-def _run_killed(arm: Callable[[], None], argv: list[str]) -> int:
-    def child() -> None:
-        arm()
-        main(argv)
-
-    process = multiprocessing.get_context("fork").Process(target=child)
-    process.start()
-    process.join(120)
-    if process.is_alive():
-        process.kill()
-        pytest.fail("the training process was not killed in 120 s")
-    return process.exitcode
 
 
 @pytest.mark.parametrize("crash", CRASHES)
@@ -277,7 +274,7 @@ def test_a_run_killed_midway_resumes_to_the_same_end(crash, good, clips, tmp_pat
         shutil.copytree(good, tmp_path / "run")
     arm, left, missing = CRASHES[crash]
     argv = ["train", str(config), "--resume"]
-    assert _run_killed(arm, argv) == -signal.SIGKILL
+    assert run_killed(arm, argv) == -signal.SIGKILL
     run = tmp_path / "run"
     assert all(list(run.glob(pattern)) for pattern in left), sorted(p.name for p in run.rglob("*"))
     assert not any((run / name).exists() for name in missing)

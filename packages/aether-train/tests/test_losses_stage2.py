@@ -84,3 +84,23 @@ def test_decoded_losses_reach_the_latents_through_the_cogvideox_vae():
     video = CogVideoXCodec(vae).decode(latents)
     losses.colour_loss(video, torch.zeros_like(video)).sum().backward()
     assert latents.grad is not None and latents.grad.abs().sum() > 0
+
+
+def test_depth_loss_still_teaches_where_the_prediction_leaves_the_release_range(clips, tmp_path):
+    """A predicted depth video brighter than the near end (q > 1) decodes to a clipped, constant disparity in the
+    release; the loss reads it unclipped, so its gradient still reaches those latents."""
+    from aether.codecs.encoders import RaymapEncoder
+    from aether.codecs.video import PixelCodec
+    from aether.train.config import LossConfig
+    from aether.train.data import ClipWindows, collate
+    from aether.train.objective import Objective
+    from tiny_setup import tiny_config
+
+    batch = collate([ClipWindows(tiny_config(clips, tmp_path), global_batch=1)[(0, 0)]])
+    codec = PixelCodec()
+    x0 = torch.cat([codec.encode(batch["video"]), codec.encode(batch["depth_video"]), batch["action"]], 2)
+    x0[:, :, 16:32] = 2 * (3.0 + 0.5 * torch.rand_like(x0[:, :, 16:32]))  # decoded channel means 3 to 3.5: q > 2
+    x0.requires_grad_(True)
+    objective = Objective(LossConfig(stage=2), make_scheduler(default_scheduler_config()), codec, RaymapEncoder())
+    objective.decoded_losses(x0, batch, torch.device("cpu"))["depth"].sum().backward()
+    assert x0.grad[:, :, 16:32].abs().sum() > 0

@@ -86,7 +86,7 @@ def test_stage_two_with_ema_and_accumulation(clips, tmp_path):
     assert raw.keys() == ema.keys() and any(not torch.equal(raw[k], ema[k]) for k in raw)
 
 
-def test_cached_latents_match_the_online_codec(clips, tmp_path):
+def test_cached_posteriors_match_the_online_codec(clips, tmp_path):
     from aether.codecs.video import PixelCodec
     from aether.train.cache import CachedWindows
 
@@ -100,8 +100,14 @@ def test_cached_latents_match_the_online_codec(clips, tmp_path):
     assert not orphan.exists()
     example = CachedWindows(config, 4)[(0, 0)]
     codec = PixelCodec()
-    assert torch.allclose(example["colour_latents"], codec.encode(example["video"][None])[0], atol=1e-6)
-    assert torch.allclose(example["depth_latents"], codec.encode(example["depth_video"][None])[0], atol=1e-6)
+    video = example["video"][None]
+    assert torch.allclose(example["colour_posterior"], codec.posterior(video)[0], atol=1e-6)
+    assert torch.allclose(example["depth_posterior"], codec.posterior(example["depth_video"][None])[0], atol=1e-6)
+    # the observation and goal images, each encoded on its own as prediction and planning observe them
+    assert example["image_frames"].tolist() == [0, 8]
+    for k, frame in enumerate((0, 8)):
+        alone = codec.posterior(video[:, frame:frame + 1])[0]
+        assert torch.allclose(example["image_posteriors"][k:k + 1], alone, atol=1e-6)
     assert train(config).finished
 
 

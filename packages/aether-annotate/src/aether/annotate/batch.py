@@ -1,21 +1,32 @@
-"""Annotate a folder of clips resumably: each clip's outputs go to ``OUT/<clip name>/`` (one
-``slice_000.safetensors`` per slice, then ``report.json`` written last, atomically); a clip whose report exists is
-skipped. A clip that cannot be read or annotated gets a report with ``status: failed`` instead of stopping the run."""
+"""Annotate a folder of clips resumably, also with several runs on one output folder at once: each clip's
+outputs (``slice_000.safetensors``, ... and ``report.json``) are written whole into a temporary folder and
+renamed into place as ``OUT/<clip name>/``, under that clip's lock. A rerun skips a clip only when its
+report is ``ok``, its slices exist, and it was made with the same options from the same input; a clip that
+cannot be read or annotated gets a report with ``status: failed`` instead of stopping the run."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Iterator
 
-from tqdm import tqdm
 
-from aether.annotate.pipeline import AnnotateConfig, annotate_clip
-from aether.core.atomic import write_json
+from aether.annotate.locks import clip_lock, using_folder
+from aether.annotate.pipeline import AnnotateConfig, annotate_clip, build_stages
+from aether.annotate.shards import Shard
+from aether.annotate.stages.base import AnnotateError
+from aether.core.atomic import atomic_dir, write_json
 from aether.core.clip import iter_clip_paths, load_clip, save_clip
-from aether.core.errors import AetherError
+from aether.core.errors import AetherError, ClipError
+from aether.core.progress import progress_bar
 
 REPORT = "report.json"
+SUMMARY = "summary.json"
 
 
 def clip_folder(out: str | os.PathLike, clip_path: Path) -> Path:
@@ -23,33 +34,182 @@ def clip_folder(out: str | os.PathLike, clip_path: Path) -> Path:
     return Path(out) / clip_path.name.removesuffix(".safetensors")
 
 
+def slice_name(index: int) -> str:
+    """The file name of slice ``index`` in a clip's folder."""
+    return f"slice_{index:03d}.safetensors"
+
+
+def input_stamp(clip_path: Path) -> str:
+    """Names, sizes and modification times of the clip's files, hashed: a clip changed since its report
+    was made is annotated again (hashing the content would read every clip on every rerun)."""
+    files = sorted(p for p in clip_path.rglob("*") if p.is_file()) if clip_path.is_dir() else [clip_path]
+    lines = [f"{p.relative_to(clip_path.parent)} {s.st_size} {s.st_mtime_ns}" for p in files for s in [p.stat()]]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def current_report(folder: Path, config: AnnotateConfig, stamp: str) -> dict | None:
+    """The report in ``folder`` if it was made with ``config`` from the input stamped ``stamp``; else None."""
+    try:
+        report = json.loads((folder / REPORT).read_text())
+    except (OSError, ValueError):  # none yet, or not JSON
+        return None
+    if not isinstance(report, dict) or report.get("input") != stamp \
+            or report.get("config") != config.model_dump(mode="json"):
+        return None
+    return report
+
+
+def finished_report(folder: Path, config: AnnotateConfig, stamp: str) -> dict | None:
+    """The report in ``folder`` if it is ``ok``, made with ``config`` from the input stamped ``stamp``, and
+    every slice it names exists; else None (the clip is to be annotated again)."""
+    report = current_report(folder, config, stamp)
+    if report is None or report.get("status") != "ok":
+        return None
+    slices = report.get("slices")
+    if not isinstance(slices, list) or not all((folder / slice_name(i)).is_file() for i in range(len(slices))):
+        return None
+    return report
+
+
+def _one_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split())  # library messages (OpenCV's) span lines
+    return text if isinstance(exc, AetherError) else f"{type(exc).__name__}: {text}"
+
+
+def _annotate_into(clip_path: Path, folder: Path, config: AnnotateConfig, stamp: str) -> dict:
+    """Annotate ``clip_path`` and write its slices and report whole into ``folder``; returns the report."""
+    try:
+        pieces, report = annotate_clip(load_clip(clip_path), config)
+    except Exception as exc:  # a bad clip, or a bug or library failure on one clip, must not stop the folder run
+        pieces, report = [], {"status": "failed", "error": _one_line(exc)}
+    report = {"clip": str(clip_path), "input": stamp, **report, "config": config.model_dump(mode="json")}
+    with atomic_dir(folder) as tmp:
+        for i, piece in enumerate(pieces):
+            save_clip(piece, tmp / slice_name(i))
+        write_json(tmp / REPORT, report)
+    return report
+
+
+def _annotate_locked(clip_path: Path, out: Path, config: AnnotateConfig, stamp: str,
+                     blocking: bool) -> tuple[dict, bool] | None:
+    """Under the clip's lock, its finished report (and True: skipped) or a new annotation's (and False);
+    None when ``blocking`` is false and another run holds the lock."""
+    folder = clip_folder(out, clip_path)
+    with clip_lock(out, folder.name, blocking) as held:
+        if not held:
+            return None
+        report = finished_report(folder, config, stamp)
+        return (report, True) if report is not None else (_annotate_into(clip_path, folder, config, stamp), False)
+
+
+def _clip_paths(path: Path) -> list[Path]:
+    """The clips to annotate; raises when there are none (a typo should not look like a finished run)."""
+    if not path.exists():
+        raise ClipError(f"{path}: no such file or folder")
+    clips = iter_clip_paths(path)
+    if not clips:
+        raise AnnotateError(f"{path}: no *.safetensors clips in the folder (a frame folder needs rgb/)")
+    return clips
+
+
+def _prepare(path: str | os.PathLike, out: str | os.PathLike, config: AnnotateConfig | None,
+             shard: Shard | None = None) -> tuple[Path, AnnotateConfig, dict[Path, str]]:
+    """Checks done before any work (raising for a missing ``path``, a folder without clips, an ``out`` that is
+    not a folder, unknown stages or bad options): ``out``, the config and ``{clip path: input stamp}`` of the
+    clips of ``shard``."""
+    out, config = Path(out), config or AnnotateConfig()
+    clip_paths = _clip_paths(Path(path))
+    build_stages(config)
+    if out.exists() and not out.is_dir():
+        raise AnnotateError(f"{out}: not a folder; choose a folder for the annotations")
+    if shard is not None:
+        clip_paths = [p for p in clip_paths if shard.holds(p.name)]
+    return out, config, {clip_path: input_stamp(clip_path) for clip_path in clip_paths}
+
+
+def summary_name(shard: Shard | None) -> str:
+    """``summary.json``, or ``summary.shard-K-of-N.json`` for the run of one shard."""
+    return SUMMARY if shard is None else f"summary.shard-{shard.index}-of-{shard.count}.json"
+
+
+def _locked_task(clip_path: Path, out: Path, config: AnnotateConfig, stamp: str,
+                 blocking: bool) -> tuple[dict, bool] | None:
+    """:func:`_annotate_locked` holding the folder's run lock too, as a worker process: a worker orphaned by a
+    killed run keeps a later run from sweeping away the temporary it is writing."""
+    with using_folder(out):
+        return _annotate_locked(clip_path, out, config, stamp, blocking)
+
+
+def _worker_init() -> None:
+    # Each worker already has a core of its own; OpenCV's thread pool would oversubscribe them.
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _pass(clip_paths: list[Path], out: Path, config: AnnotateConfig, stamps: dict[Path, str], blocking: bool,
+          pool: ProcessPoolExecutor | None) -> Iterator[tuple[Path, tuple[dict, bool] | None]]:
+    """Annotate ``clip_paths`` (in ``pool``'s workers when given), yielding each clip's result as it ends."""
+    if pool is None:
+        for clip_path in clip_paths:
+            yield clip_path, _annotate_locked(clip_path, out, config, stamps[clip_path], blocking)
+        return
+    futures = {pool.submit(_locked_task, p, out, config, stamps[p], blocking): p for p in clip_paths}
+    for future in as_completed(futures):
+        yield futures[future], future.result()
+
+
 def annotate_dir(path: str | os.PathLike, out: str | os.PathLike, config: AnnotateConfig | None = None,
-                 progress: bool = True) -> dict:
-    """Annotate the clip ``path`` or every clip of the folder ``path`` into ``out``. Returns
-    ``{clip name: {"status", "slices", "frames_kept", "error"/"reason", "skipped"}}``, also written to
-    ``out/summary.json``."""
-    out = Path(out)
-    summary: dict[str, dict] = {}
-    for clip_path in tqdm(iter_clip_paths(path), desc="annotate", unit="clip", disable=not progress):
-        target = clip_folder(out, clip_path)
-        if (target / REPORT).exists():
-            report, skipped = json.loads((target / REPORT).read_text()), True
-        else:
-            skipped = False
-            try:
-                pieces, report = annotate_clip(load_clip(clip_path), config)
-            except AetherError as exc:
-                pieces, report = [], {"status": "failed", "error": str(exc)}
-            except Exception as exc:  # a bug or library failure on one clip must not stop the folder run
-                pieces, report = [], {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-            report = {"clip": str(clip_path), **report}
-            for stale in target.glob("slice_*.safetensors"):  # left by an interrupted earlier run
-                stale.unlink()
-            for i, piece in enumerate(pieces):
-                save_clip(piece, target / f"slice_{i:03d}.safetensors")
-            write_json(target / REPORT, report)
-        summary[clip_path.name] = {"status": report.get("status"), "slices": len(report.get("slices", [])),
-                                   "frames_kept": report.get("frames_kept", 0), "skipped": skipped,
-                                   **{k: report[k] for k in ("error", "reason") if k in report}}
-    write_json(out / "summary.json", summary)
+                 progress: bool = True, workers: int = 1, shard: Shard | None = None) -> dict:
+    """Annotate the clip ``path`` or every clip of the folder ``path`` (of ``shard`` only, when given) into
+    ``out``, in ``workers`` processes. Returns ``{clip name: {"status", "slices", "frames_kept", "error" /
+    "reason", "skipped"}}``, also written to ``out/summary.json`` (``out/summary.shard-K-of-N.json`` for a
+    shard; :func:`summarize_dir` merges them). Raises before any work for a missing ``path``, a folder
+    without clips, an ``out`` that is not a folder, and unknown stages or bad stage options."""
+    if workers < 1:
+        raise AnnotateError(f"workers must be at least 1, got {workers}")
+    out, config, stamps = _prepare(path, out, config, shard)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[Path, tuple[dict, bool]] = {}
+    # spawn, not fork: a fork copies OpenCV's thread pool locks as they were, and its children can hang on them
+    context = multiprocessing.get_context("spawn")
+    with using_folder(out), contextlib.ExitStack() as stack:
+        pool = None if workers == 1 or len(stamps) < 2 else stack.enter_context(
+            ProcessPoolExecutor(min(workers, len(stamps)), context, initializer=_worker_init))
+        bar = stack.enter_context(progress_bar(total=len(stamps), desc="annotate", unit="clip", disable=not progress))
+        # A clip that another run is annotating is put off to the end, then waited for (and found done).
+        for blocking in (False, True):
+            for clip_path, result in _pass([p for p in stamps if p not in results], out, config, stamps, blocking,
+                                           pool):
+                if result is not None:
+                    results[clip_path] = result
+                    bar.update()
+        summary = {clip_path.name: _entry(*results[clip_path]) for clip_path in stamps}
+        write_json(out / summary_name(shard), summary)
     return summary
+
+
+def summarize_dir(path: str | os.PathLike, out: str | os.PathLike, config: AnnotateConfig | None = None) -> dict:
+    """Merge what the runs (of every shard) wrote into ``out`` for the clips of ``path``, annotating nothing:
+    the summary of :func:`annotate_dir` from each clip's report, ``status: missing`` for a clip with no report
+    made with ``config`` from its current input. Written to ``out/summary.json``."""
+    out, config, stamps = _prepare(path, out, config)
+    summary = {}
+    for clip_path, stamp in stamps.items():
+        report = current_report(clip_folder(out, clip_path), config, stamp)
+        summary[clip_path.name] = _entry(report, True) if report is not None else {
+            "status": "missing", "slices": 0, "frames_kept": 0, "skipped": False,
+            "reason": "no report made with these options from this input (not annotated yet, or by no shard)"}
+    if out.is_dir():
+        with using_folder(out):
+            write_json(out / SUMMARY, summary)
+    return summary
+
+
+def _entry(report: dict, skipped: bool) -> dict:
+    """A clip's line in the summary."""
+    entry = {"status": report.get("status"), "slices": len(report.get("slices", [])),
+             "frames_kept": report.get("frames_kept", 0), "skipped": skipped,
+             **{k: report[k] for k in ("error", "reason") if k in report}}
+    unobservable = sum(s.get("focal") == "unobservable" for s in report.get("slices", []))
+    return {**entry, "focal_unobservable": unobservable} if unobservable else entry

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from tqdm import tqdm
 
 from aether.codecs.trajectory import pose_metrics
 from aether.core.atomic import write_json
 from aether.core.clip import Clip, iter_clip_paths, load_clip
 from aether.core.errors import AetherError
+from aether.core.progress import progress_bar
 
 METHODS = ("ours", "pnp", "colmap")
 # The AnnotateConfig field naming the refinement stage plugin; None skips refinement (PnP-only baseline).
@@ -287,7 +287,7 @@ def evaluate_dir(path: str | os.PathLike, out_dir: str | os.PathLike | None = No
     from aether.annotate.batch import clip_folder
 
     results: dict[str, dict] = {}
-    for clip_path in tqdm(iter_clip_paths(path), desc="evaluate", unit="clip", disable=not progress):
+    for clip_path in progress_bar(iter_clip_paths(path), desc="evaluate", unit="clip", disable=not progress):
         try:
             clip = load_clip(clip_path)
             folder = None if annotated is None else clip_folder(annotated, clip_path)

@@ -9,10 +9,12 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aether.annotate.stages.base import AnnotateError, Cameras, Frames
+from aether.annotate.stages.intrinsics import intrinsics_matrix
 from aether.core.clip import Clip
+from aether.core.errors import describe_validation
 from aether.core.registry import Registry, default_registry
 
 STAGES = ("masking", "slicing", "coarse", "refine")
@@ -33,6 +35,8 @@ class AnnotateConfig(BaseModel):
     coarse_options: dict[str, Any] = Field(default_factory=dict)
     refine_options: dict[str, Any] = Field(default_factory=dict)
     use_given_K: bool = Field(False, description="keep the clip's K (fixed) instead of estimating intrinsics")
+    focal_prior: float | None = Field(None, gt=0, description="focal length (pixels, fx = fy) to use where the "
+                                                              "motion leaves it unobservable; default the clip's K")
     max_features: int = Field(2000, ge=10, description="SIFT keypoints per frame (slicing)")
     max_tracks: int = Field(800, ge=10, description="point tracks alive at once (coarse, refine)")
     edge_margin: int = Field(5, ge=0, le=50, description="pixels kept clear of depth edges for points")
@@ -50,8 +54,15 @@ def build_stage(stage: str, method: str, options: dict[str, Any], registry: Regi
         raise AnnotateError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     try:
         return (registry or default_registry()).build("annotation_stage", f"{stage}.{method}", **options)
-    except ValueError as exc:  # pydantic's ValidationError of the stage's options
-        raise AnnotateError(f"{stage}.{method}: invalid options: {exc}") from None
+    except ValidationError as exc:  # of the stage's options
+        raise AnnotateError(f"{stage}.{method}: invalid options: {describe_validation(exc, 'options')}") from None
+
+
+def build_stages(config: AnnotateConfig, registry: Registry | None = None) -> dict[str, Any]:
+    """The stage objects ``config`` names, by stage (a skipped refinement left out); raises
+    :class:`~aether.core.errors.PluginError` / :class:`AnnotateError` for an unknown name or bad options."""
+    return {name: build_stage(name, getattr(config, name), getattr(config, f"{name}_options"), registry)
+            for name in STAGES if getattr(config, name) is not None}
 
 
 def _slice_clip(clip: Clip, frames: np.ndarray, cams: Cameras, mask: np.ndarray) -> Clip:
@@ -64,6 +75,30 @@ def _slice_clip(clip: Clip, frames: np.ndarray, cams: Cameras, mask: np.ndarray)
     return piece.validate("annotated slice")
 
 
+def _prior(clip: Clip, config: AnnotateConfig, frame: int) -> tuple[np.ndarray | None, str | None]:
+    """The intrinsics ``(3, 3)`` standing in for a focal length the slice starting at ``frame`` cannot reveal,
+    and where they come from: ``focal_prior`` (principal point at the image centre), else the clip's K."""
+    if config.focal_prior is not None:
+        centre = ((clip.width - 1) / 2, (clip.height - 1) / 2)
+        return intrinsics_matrix(config.focal_prior, config.focal_prior, *centre), \
+            f"focal_prior {config.focal_prior:g} px"
+    if clip.K is not None:
+        return clip.K[frame].astype(np.float64), "the clip's K"
+    return None, None
+
+
+def _focal(intrinsics: dict | None, prior_name: str | None) -> dict:
+    """A slice's report on its focal length: ``given``, ``measured``, or ``unobservable`` with the reason and
+    what stands in for it (a prior, or the best estimate, which is then no measurement)."""
+    if intrinsics is None:
+        return {"focal": "given"}
+    status = intrinsics.get("focal")  # a third party's coarse stage may not say
+    if status != "unobservable":
+        return {"focal": status} if status else {}
+    source = prior_name if intrinsics["source"] == "prior" else intrinsics["source"]
+    return {"focal": "unobservable", "focal_reason": intrinsics["reason"], "focal_source": source}
+
+
 def annotate_clip(clip: Clip, config: AnnotateConfig | None = None,
                   registry: Registry | None = None) -> tuple[list[Clip], dict]:
     """Annotate one RGB-D clip: one :class:`Clip` per slice (K ``(N, 3, 3)``, c2w ``(N, 4, 4)`` with world =
@@ -74,8 +109,7 @@ def annotate_clip(clip: Clip, config: AnnotateConfig | None = None,
     clip.require("depth", where="annotation (the pipeline lifts points with the depth)")
     if config.use_given_K:
         clip.require("K", where="annotation with use_given_K")
-    stages = {name: build_stage(name, getattr(config, name), getattr(config, f"{name}_options"), registry)
-              for name in STAGES if getattr(config, name) is not None}
+    stages = build_stages(config, registry)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     mask, mask_info = stages["masking"](clip)
@@ -90,17 +124,18 @@ def annotate_clip(clip: Clip, config: AnnotateConfig | None = None,
     for positions in plan.slices:
         part = frames.select(positions)
         given = clip.K[positions[0]].astype(np.float64) if config.use_given_K else None
+        prior, prior_name = _prior(clip, config, positions[0])
         times = {}
         start = time.perf_counter()
         try:
-            cams = stages["coarse"](part, given)
+            cams = stages["coarse"](part, given, prior)
         except AnnotateError as exc:
             dropped.update({int(i): f"coarse cameras failed: {exc}" for i in positions})
             continue
         times["coarse"] = time.perf_counter() - start
         if "refine" in stages and cams.registered >= 2:
             start = time.perf_counter()
-            cams = stages["refine"](part, cams, fix_intrinsics=given is not None)
+            cams = stages["refine"](part, cams, fix_intrinsics=cams.intrinsics_fixed)
             times["refine"] = time.perf_counter() - start
         kept = np.asarray(positions[:cams.registered])
         dropped.update({int(i): f"not registered: {cams.reason}" for i in positions[cams.registered:]})
@@ -108,7 +143,8 @@ def annotate_clip(clip: Clip, config: AnnotateConfig | None = None,
             dropped.update({int(i): f"slice too short after registration: {cams.reason}" for i in kept})
             continue
         pieces.append(_slice_clip(clip, kept, cams, mask))
-        slices.append({"frames": kept.tolist(), "K": np.round(cams.K, 4).tolist(), **cams.info,
+        slices.append({"frames": kept.tolist(), "K": np.round(cams.K, 4).tolist(),
+                       **_focal(cams.info.get("intrinsics"), prior_name), **cams.info,
                        "timings": {k: round(v, 3) for k, v in times.items()}})
         for key, value in times.items():
             timings[key] = timings.get(key, 0.0) + value

@@ -1,18 +1,23 @@
-"""Trajectory alignment and pose metrics in NumPy float64 (SPEC §7; agrees with ``evo``).
+"""Trajectory alignment and pose errors in NumPy float64 (SPEC §7), as evo's APE and RPE compute them.
 
-Poses are c2w ``(N, 4, 4)``. ATE = RMSE of translation error after alignment; RPE between
-consecutive frames: RMSE of the relative-motion error's translation and rotation angle (degrees).
+Poses are c2w ``(N, 4, 4)``, paired frame by frame. Alignment as evo's flags: ``sim3`` (``-as``: rotation,
+translation and scale by Umeyama), ``se3`` (``-a``), ``scale`` (``-s``: only the Umeyama scale, applied to
+the positions about the origin), ``none``. APE (``ate``): distance between aligned and true camera
+positions, one per pose. RPE: for the pose pairs ``(i, i + delta)`` at ``i = 0, delta, 2 delta, ...``
+(evo's consecutive pairs, ``delta`` in frames), ``E = (Q_i^-1 Q_j)^-1 (P_i^-1 P_j)`` with ``Q`` true and
+``P`` aligned estimated c2w; the translation error is ``|t(E)|`` (``rpe_trans``), the rotation error the
+angle of ``R(E)`` in degrees (``rpe_rot_deg``).
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
+from scipy.spatial.transform import Rotation
 
+from aether.codecs.align_modes import ALIGN_MODES, AlignMode
+from aether.codecs.cameras import invert_pose
 from aether.codecs.errors import CodecError
 
-AlignMode = Literal["sim3", "se3", "scale", "none"]
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
@@ -48,42 +53,55 @@ def _check_pair(c2w_est: np.ndarray, c2w_gt: np.ndarray) -> tuple[np.ndarray, np
 
 
 def align_trajectory(c2w_est: np.ndarray, c2w_gt: np.ndarray, mode: AlignMode = "sim3") -> np.ndarray:
-    """Align ``c2w_est (N, 4, 4)`` onto ``c2w_gt`` by positions: ``sim3`` (R, t, s), ``se3`` (R, t),
-    ``scale`` (s only, least squares about the origin) or ``none``. Returns aligned ``(N, 4, 4)``."""
+    """``c2w_est (N, 4, 4)`` aligned onto ``c2w_gt`` by positions (module doc for the modes); a new array."""
     est, gt = _check_pair(c2w_est, c2w_gt)
+    if mode not in ALIGN_MODES:
+        raise CodecError(f"unknown alignment mode {mode!r}; use 'sim3', 'se3', 'scale' or 'none'")
     if mode == "none":
         return est.copy()
-    if mode == "scale":
-        p, q = est[:, :3, 3], gt[:, :3, 3]
-        s, rot, t = float((p * q).sum() / max((p * p).sum(), 1e-12)), np.eye(3), np.zeros(3)
-    elif mode in ("sim3", "se3"):
-        s, rot, t = umeyama(est[:, :3, 3], gt[:, :3, 3], with_scale=mode == "sim3")
-    else:
-        raise CodecError(f"unknown alignment mode {mode!r}; use 'sim3', 'se3', 'scale' or 'none'")
+    s, rot, t = umeyama(est[:, :3, 3], gt[:, :3, 3], with_scale=mode != "se3")
+    if mode == "scale":  # evo's -s: the Umeyama scale alone, about the origin
+        rot, t = np.eye(3), np.zeros(3)
     out = est.copy()
     out[:, :3, :3] = rot @ est[:, :3, :3]
     out[:, :3, 3] = s * est[:, :3, 3] @ rot.T + t
     return out
 
 
-def _rotation_angle_deg(rot: np.ndarray) -> np.ndarray:
-    """Angle of ``(..., 3, 3)`` rotations by atan2(2 sin, 2 cos): arccos of the trace loses ~1e-8 rad
-    near zero, which is where the relative-pose errors of a good trajectory live."""
-    skew = np.stack([rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0],
-                     rot[..., 1, 0] - rot[..., 0, 1]], -1)
-    return np.degrees(np.arctan2(np.linalg.norm(skew, axis=-1), np.trace(rot, axis1=-2, axis2=-1) - 1))
+def _relative(c2w: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Motions ``(M, 4, 4)`` from pose ``first[k]`` to pose ``second[k]`` of ``c2w (N, 4, 4)``."""
+    return invert_pose(c2w[first]) @ c2w[second]
 
 
-def pose_metrics(c2w_est: np.ndarray, c2w_gt: np.ndarray, align: AlignMode = "sim3") -> dict[str, float]:
-    """``{"ate", "rpe_trans", "rpe_rot_deg"}`` (RMSEs) of ``c2w_est (N, 4, 4)`` against ``c2w_gt``
-    after ``align`` (evo APE/RPE, translation part, delta 1 frame, ``--align --correct_scale``)."""
+def pose_errors(c2w_est: np.ndarray, c2w_gt: np.ndarray, align: AlignMode = "sim3",
+                delta: int = 1) -> dict[str, np.ndarray]:
+    """``{"ate": (N,), "rpe_trans": (M,), "rpe_rot_deg": (M,)}`` for ``c2w_est``, ``c2w_gt (N, 4, 4)``
+    (already paired) after ``align``; ``M = ceil(N / delta) - 1`` consecutive pairs."""
     est = align_trajectory(c2w_est, c2w_gt, align)
     gt = np.asarray(c2w_gt, np.float64)
-    ate = float(np.sqrt((np.linalg.norm(est[:, :3, 3] - gt[:, :3, 3], axis=1) ** 2).mean()))
-    rel_est = np.linalg.inv(est[:-1]) @ est[1:]
-    rel_gt = np.linalg.inv(gt[:-1]) @ gt[1:]
-    err = np.linalg.inv(rel_gt) @ rel_est
-    rpe_t = np.linalg.norm(err[:, :3, 3], axis=1)
-    rpe_r = _rotation_angle_deg(err[:, :3, :3])
-    return {"ate": ate, "rpe_trans": float(np.sqrt((rpe_t ** 2).mean())),
-            "rpe_rot_deg": float(np.sqrt((rpe_r ** 2).mean()))}
+    starts = np.arange(0, len(gt), delta)
+    first, second = starts[:-1], starts[1:]
+    err = invert_pose(_relative(gt, first, second)) @ _relative(est, first, second)
+    # scipy's angle goes through a quaternion: arccos of the trace loses ~1e-8 rad near zero, where the
+    # relative-pose errors of a good trajectory live
+    return {"ate": np.linalg.norm(est[:, :3, 3] - gt[:, :3, 3], axis=1),
+            "rpe_trans": np.linalg.norm(err[:, :3, 3], axis=1),
+            "rpe_rot_deg": np.degrees(Rotation.from_matrix(err[:, :3, :3]).magnitude())}
+
+
+def error_statistics(errors: np.ndarray) -> dict[str, float]:
+    """RMSE, mean, median and max of ``errors (N,)``."""
+    errors = np.asarray(errors, np.float64)
+    return {"rmse": float(np.sqrt(np.mean(errors ** 2))), "mean": float(np.mean(errors)),
+            "median": float(np.median(errors)), "max": float(np.max(errors))}
+
+
+def pose_metrics(c2w_est: np.ndarray, c2w_gt: np.ndarray, align: AlignMode = "sim3",
+                 delta: int = 1) -> dict[str, float]:
+    """``ate``, ``rpe_trans``, ``rpe_rot_deg``: the RMSEs of :func:`pose_errors` (evo's ``--align
+    --correct_scale`` APE and RPE by default), each also with ``_mean``, ``_median`` and ``_max``."""
+    metrics: dict[str, float] = {}
+    for name, errors in pose_errors(c2w_est, c2w_gt, align, delta).items():
+        stats = error_statistics(errors)
+        metrics.update({name if stat == "rmse" else f"{name}_{stat}": value for stat, value in stats.items()})
+    return metrics

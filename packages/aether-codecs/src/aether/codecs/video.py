@@ -182,10 +182,15 @@ class CogVideoXCodec(VideoCodec):
         finally:
             self.vae.use_tiling = before
 
-    @torch.no_grad()
     def encode(self, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``(B, F, 3, H, W)`` in [-1, 1] -> ``(B, T, 16, H/8, W/8)`` scaled latents: the VAE posterior
         sampled with ``generator`` (as the release samples its colour conditions), or its mode without one."""
+        return self.sample(self.posterior(video), generator).to(video.dtype)
+
+    @torch.no_grad()
+    def posterior(self, video: torch.Tensor) -> torch.Tensor:
+        """``(B, F, 3, H, W)`` in [-1, 1] -> the VAE posterior's unscaled moments ``(B, T, 32, H/8, W/8)``
+        (mean, then log-variance), in the VAE's dtype."""
         _check_video(video, self.spatial_factor, self.temporal_factor)
         p = self._param()
         B, n, _, H, W = video.shape
@@ -193,12 +198,23 @@ class CogVideoXCodec(VideoCodec):
         # input, and the release's input (from NumPy frames) reaches them in this layout
         x = video.to(p.device, p.dtype).permute(0, 2, 1, 3, 4).contiguous()
         with self._tiling(H, W, encode=True):
-            dist = self.vae.encode(x).latent_dist
-        z = dist.mode() if generator is None else dist.sample(generator)
-        latents = (z * self.scaling_factor).permute(0, 2, 1, 3, 4).to(video.dtype)
-        _check_shape(latents, (B, (n - 1) // self.temporal_factor + 1, self.latent_channels,
+            moments = self.vae.encode(x).latent_dist.parameters
+        moments = moments.permute(0, 2, 1, 3, 4)
+        _check_shape(moments, (B, (n - 1) // self.temporal_factor + 1, 2 * self.latent_channels,
                                H // self.spatial_factor, W // self.spatial_factor), "encoded")
-        return latents
+        return moments
+
+    def sample(self, posterior: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Scaled latents ``(B, T, 16, h, w)`` from :meth:`posterior`'s moments: drawn as diffusers draws them
+        (``latent_dist.sample(generator)``, so the same generator gives the release's sample), or the mode."""
+        from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+        if posterior.dim() != 5 or posterior.shape[2] != 2 * self.latent_channels:
+            raise CodecError(f"posterior must be (B, T, {2 * self.latent_channels}, h, w) moments, "
+                             f"got {tuple(posterior.shape)}")
+        dist = DiagonalGaussianDistribution(posterior.permute(0, 2, 1, 3, 4))
+        z = dist.mode() if generator is None else dist.sample(generator)
+        return (z * self.scaling_factor).permute(0, 2, 1, 3, 4)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """``(B, T, 16, h, w)`` -> ``(B, 4T-3, 3, 8h, 8w)``, unclamped. Follows the caller's grad mode, so

@@ -19,7 +19,6 @@ from torch import nn
 from aether.core.attention import DEFAULT_BACKEND, build_attention_processor, install_attention_processor
 from aether.core.errors import CheckpointError
 from aether.core.interfaces import IN_CHANNELS, OUT_CHANNELS
-from aether.core.model_folder import PROMPT_EMBEDS_FILE, load_prompt_embeds
 from aether.core.rope import BASE_FPS, rotary_embedding
 
 # A CPU-sized model of the released class: same code paths (CogVideoX 1.0, RoPE, patch 2).
@@ -68,8 +67,8 @@ class AetherBackbone(nn.Module):
                         prompt_embeds: torch.Tensor | None = None) -> "AetherBackbone":
         """Load a diffusers ``transformer/`` folder (config.json + safetensors, sharded or not).
 
-        Without ``prompt_embeds``, ``empty_prompt_embeds.safetensors`` next to the folder (the
-        model folder's root) is loaded when present.
+        The folder's empty-prompt embedding is the model folder's to read
+        (:meth:`aether.core.model_folder.ModelFolder.load_backbone` passes it as ``prompt_embeds``).
         """
         transformer_dir = Path(transformer_dir)
         if not (transformer_dir / "config.json").is_file():
@@ -82,9 +81,6 @@ class AetherBackbone(nn.Module):
             raise CheckpointError(f"cannot load the transformer weights in {transformer_dir} ({reason}); "
                                   "the files are missing, truncated or corrupt: re-download or re-export them") from exc
         _check_channels(transformer, str(transformer_dir))
-        embeds_path = transformer_dir.parent / PROMPT_EMBEDS_FILE
-        if prompt_embeds is None and embeds_path.is_file():
-            prompt_embeds = load_prompt_embeds(embeds_path)
         return cls(transformer, prompt_embeds).to(dtype)
 
     @classmethod
@@ -154,7 +150,7 @@ class AetherBackbone(nn.Module):
         if prompt_embeds is None:
             if self.prompt_embeds is None:
                 raise CheckpointError("no prompt_embeds given and the backbone holds no empty-prompt embedding; "
-                                      f"put {PROMPT_EMBEDS_FILE} in the model folder (`aether model embed-prompt`)")
+                                      "load it with its model folder (ModelFolder.load_backbone) or pass one")
             prompt_embeds = self.prompt_embeds
         prompt_embeds = prompt_embeds.to(device=latent.device, dtype=latent.dtype).expand(batch, -1, -1)
         fps = torch.as_tensor(fps, dtype=torch.float64).flatten().cpu()

@@ -9,6 +9,7 @@ from importlib.metadata import distributions
 
 from pydantic import ValidationError
 
+from aether.core.cli_help import AetherArgumentParser, examples
 from aether.core.errors import AetherError, describe_validation
 from aether.core.registry import Registry, default_registry
 
@@ -34,14 +35,16 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser(registry: Registry) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aether", description="AETHER geometry-aware world model.")
+    parser = AetherArgumentParser(prog="aether", description="AETHER geometry-aware world model.",
+                                  epilog=examples("aether plugins", "aether reconstruct clip.mp4 --model MODEL "
+                                                  "--out out", "aether COMMAND --help"))
     parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for entry in registry.entries():
         if entry.kind != "command":
             continue
         sub_parser = sub.add_parser(entry.name, help=entry.spec.summary, description=entry.spec.summary)
-        sub_parser.set_defaults(_run=entry.spec.build(sub_parser))
+        sub_parser.set_defaults(_run=registry.builder("command", entry.name)(sub_parser))
     return parser
 
 

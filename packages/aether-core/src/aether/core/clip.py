@@ -20,7 +20,6 @@ Folders of frames (``rgb/*.png``, ``depth/*.npy`` or 16-bit ``depth/*.png``, opt
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 
 from aether.core.atomic import atomic_path
 from aether.core.errors import ClipError
+from aether.core.json_files import read_json_object
 
 ROTATION_TOLERANCE = 1e-3
 _CORE = ("rgb", "depth", "K", "c2w", "dynamic_mask")
@@ -181,32 +181,54 @@ def _load_safetensors(path: Path) -> Clip:
 
 
 # --------------------------------------------------------------------------- frame folders
-def _load_folder(path: Path) -> Clip:
-    from aether.core.media import read_image
+def _read_meta(path: Path) -> dict:
+    file = path / "meta.json"
+    if not file.exists():
+        return {}
+    return read_json_object(file, ClipError, "fix it or delete it to use the defaults")
 
-    meta_file = path / "meta.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+
+def _meta_number(meta: dict, key: str, default: float, path: Path) -> float:
+    try:
+        return float(meta.get(key, default))
+    except (TypeError, ValueError):
+        raise ClipError(f"{path / 'meta.json'}: field {key!r}: expected a number, got {meta[key]!r}") from None
+
+
+def _stack(files: list[Path], read) -> np.ndarray:
+    """``read`` every file; the frames of one clip must share one shape (a clear error, not NumPy's)."""
+    frames = [read(f) for f in files]
+    for file, frame in zip(files, frames):
+        if frame.shape != frames[0].shape:
+            raise ClipError(f"{file}: frame of shape {frame.shape} differs from {files[0].name}'s "
+                            f"{frames[0].shape}; every frame of a clip must have the same size")
+    return np.stack(frames)
+
+
+def _load_folder(path: Path) -> Clip:
+    from aether.core.media import read_array, read_image
+
+    meta = _read_meta(path)
     rgb_files = sorted((path / "rgb").glob("*.png")) + sorted((path / "rgb").glob("*.jpg"))
     if not rgb_files:
         raise ClipError(f"{path}: field 'rgb': no rgb/*.png or rgb/*.jpg frames in the folder")
-    rgb = np.stack([read_image(f) for f in rgb_files])
+    rgb = _stack(rgb_files, read_image)
     depth = None
     npy = sorted((path / "depth").glob("*.npy"))
     png = sorted((path / "depth").glob("*.png"))
     if npy:
-        depth = np.stack([np.load(f) for f in npy]).astype(np.float32)
+        depth = _stack(npy, read_array).astype(np.float32)
     elif png:
         # 16-bit PNG depth stores integer units; depth_scale converts them to metres.
-        scale = float(meta.get("depth_scale", 0.001))
-        depth = np.stack([read_image(f) for f in png]).astype(np.float32) * scale
+        depth = _stack(png, read_image).astype(np.float32) * _meta_number(meta, "depth_scale", 0.001, path)
     cams = {}
     for name, shape in (("K", (3, 3)), ("c2w", (4, 4))):
         file = path / f"{name}.npy"
         if file.exists():
-            value = np.load(file).astype(np.float32)
+            value = read_array(file).astype(np.float32)
             cams[name] = np.broadcast_to(value, (len(rgb), *shape)).copy() if value.shape == shape else value
-    return Clip(rgb=rgb, depth=depth, fps=float(meta.get("fps", 12.0)), source=str(meta.get("source", path.name)),
-                **cams).validate(str(path))
+    return Clip(rgb=rgb, depth=depth, fps=_meta_number(meta, "fps", 12.0, path),
+                source=str(meta.get("source", path.name)), **cams).validate(str(path))
 
 
 def load_clip(path: str | os.PathLike) -> Clip:
@@ -232,3 +254,28 @@ def iter_clip_paths(path: str | os.PathLike) -> list[Path]:
     if path.is_dir() and not (path / "rgb").is_dir():
         return sorted(path.glob("*.safetensors"))
     return [path]
+
+
+def clip_length(path: str | os.PathLike) -> tuple[int, float]:
+    """A clip's frame count and fps without reading its frames: the header of a ``.safetensors``
+    clip, the file count and ``meta.json`` of a frame folder; other clips are loaded."""
+    path = Path(path)
+    if path.suffix == ".safetensors" and path.is_file():
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="numpy") as f:
+                return int(f.get_slice("rgb").get_shape()[0]), float((f.metadata() or {})["fps"])
+        except Exception as exc:  # a corrupt header, no rgb tensor or no fps: load_clip names what is wrong
+            try:
+                load_clip(path)
+            except ClipError:
+                raise
+            raise ClipError(f"{path}: not a readable clip file ({exc}); re-create it") from exc
+    if path.is_dir() and (path / "rgb").is_dir():
+        frames = len(list((path / "rgb").glob("*.png")) + list((path / "rgb").glob("*.jpg")))
+        meta = path / "meta.json"
+        if frames and not meta.exists():
+            return frames, 12.0
+    clip = load_clip(path)
+    return clip.num_frames, clip.fps

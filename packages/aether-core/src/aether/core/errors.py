@@ -16,6 +16,10 @@ class PluginError(AetherError, LookupError):
     """Unknown plugin name, conflicting registrations, or a malformed plugin."""
 
 
+class ActionLayoutError(AetherError, TypeError):
+    """An action encoder asked for a view of its channels that it does not hold (e.g. a SPEC §4 raymap)."""
+
+
 class ClipError(AetherError, ValueError):
     """A clip file or folder that cannot be read or fails validation."""
 

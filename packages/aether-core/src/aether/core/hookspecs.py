@@ -6,7 +6,9 @@ carrying ``@hookimpl`` functions, published through the entry-point group ``aeth
     [project.entry-points.aether]
     my-plugin = "my_package.aether_plugin"
 
-Our own packages register their built-ins exactly this way; a third party needs nothing more.
+Our own packages register their built-ins exactly this way; a third party needs nothing more. A spec's
+``build`` may name its builder as ``"module:attr"``, imported only when the plugin is built (see
+:mod:`aether.core.specs`): plugin modules are imported on every CLI start and must stay light.
 Every hook below must have a docstring: a test checks it.
 """
 
@@ -23,9 +25,11 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def aether_backbones() -> list[PluginSpec]:
-    """Denoising backbones. ``build(**options)`` returns a :class:`aether.core.interfaces.Backbone`
-    (a ``torch.nn.Module`` mapping ``(B, T, 96, h, w)`` noisy latent + condition to the
-    ``(B, T, 56, h, w)`` prediction). Built-in: ``cogvideox``."""
+    """Denoising backbones. ``build(**options)`` returns a ``torch.nn.Module`` called as
+    ``backbone(latent (B, T, 96, h, w), timestep (B,), fps, prompt_embeds (B, L, D))`` (noisy latent +
+    condition) and returning the ``(B, T, 56, h, w)`` prediction, like
+    :class:`aether.core.backbone.AetherBackbone`. A model folder builds it with ``path=`` its
+    ``transformer/`` folder and ``dtype=`` a ``torch.dtype``. Built-in: ``cogvideox``."""
 
 
 @hookspec
@@ -38,7 +42,8 @@ def aether_action_encoders() -> list[PluginSpec]:
 def aether_modalities() -> list[ModalitySpec]:
     """Modality codecs. ``role="video"``: a :class:`aether.core.interfaces.VideoCodec` (pixels <->
     16-channel latents, e.g. ``cogvideox``, ``pixel``); ``role="depth"``: a
-    :class:`aether.core.interfaces.DepthCodec` (metric depth <-> 3-channel video in [-1, 1])."""
+    :class:`aether.core.interfaces.DepthCodec` (metric depth <-> 3-channel video in [-1, 1]). A model
+    folder builds its video codec with no options, except ``cogvideox``: ``vae_dir``, ``dtype``, ``device``."""
 
 
 @hookspec

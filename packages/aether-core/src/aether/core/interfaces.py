@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 
 import torch
 
+from aether.core.errors import ActionLayoutError
+
 COLOUR_CHANNELS = 16   # latent channels of one video modality
 DEPTH_CHANNELS = 16
 ACTION_CHANNELS = 24   # 4 frames x 6 raymap channels per latent frame
@@ -29,10 +31,22 @@ class VideoCodec(ABC):
 
     @abstractmethod
     def encode(self, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A stochastic codec samples with ``generator`` if given (deterministic without); others ignore it."""
+        """A stochastic codec samples with ``generator`` if given (deterministic without); others ignore it.
+        Equals ``sample(posterior(video), generator)``."""
 
     @abstractmethod
     def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
+
+    def posterior(self, video: torch.Tensor) -> torch.Tensor:
+        """``(B, F, 3, H, W)`` -> the encoder's posterior parameters ``(B, T, P, h, w)``, which
+        :meth:`sample` turns into latents: training caches them and draws its own samples. A
+        deterministic codec's parameters are its latents."""
+        return self.encode(video)
+
+    def sample(self, posterior: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Latents ``(B, T, 16, h, w)`` from :meth:`posterior`'s parameters: drawn with ``generator``
+        (the same draws ``encode`` makes with it), or the mode without one."""
+        return posterior
 
 
 class DepthCodec(ABC):
@@ -62,6 +76,19 @@ class ActionEncoder(ABC):
                p_max: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, T, channels, h, w)`` -> (``c2w (B, F, 4, 4)``, ``K (B, F, 3, 3)``)."""
 
+    def to_raymap(self, action: torch.Tensor) -> torch.Tensor:
+        """``(B, T, channels, h, w)`` -> the SPEC §4 raymap ``(B, F, 6, h, w)`` the channels hold: world ray
+        directions of camera z = 1, then ``signed_log1p(t p_max s_ray)`` origins (stage-2 training's pointmap
+        loss reads it). The default holds none and says so: nothing may read other channels as a raymap."""
+        raise ActionLayoutError(f"the {type(self).__name__} action encoder's channels hold no SPEC §4 raymap "
+                                "(ray directions and origins)")
+
+    def from_raymap(self, raymap: torch.Tensor) -> torch.Tensor:
+        """A SPEC §4 raymap ``(B, F, 6, h, w)`` (the release's ``--raymap`` input) -> this encoder's action
+        ``(B, T, channels, h, w)``. The default cannot and says so."""
+        raise ActionLayoutError(f"the {type(self).__name__} action encoder does not read raymaps; give the "
+                                "trajectory as camera poses (a TUM file) instead")
+
 
 class TaskMasking(ABC):
     """Which observed colour latents condition the model, and how CFG drops them."""
@@ -76,10 +103,18 @@ class TaskMasking(ABC):
     def keep_mask(self, num_latent_frames: int) -> torch.Tensor:
         """``(T,)`` bool: latent frames whose colour latents are given as condition."""
 
-    def colour_condition(self, colour_latents: torch.Tensor) -> torch.Tensor:
-        """``(B, T, 16, h, w)`` clean colour latents -> the colour condition (others zeroed)."""
-        keep = self.keep_mask(colour_latents.shape[1]).to(colour_latents.device)
-        return colour_latents * keep.view(1, -1, 1, 1, 1).to(colour_latents.dtype)
+    def observed_frames(self, num_frames: int) -> list[int] | None:
+        """How inference observes the kept latents of an ``F``-frame clip, which training reproduces:
+        ``None``, the kept latents of the whole clip encoded as one video; or video frame indices, each
+        encoded on its own as a one-frame video, one per kept latent frame in time order.
+
+        Default: the whole clip when every latent frame is kept (reconstruction), else frame ``4t`` for
+        each kept latent ``t``, so latent 0 observes the first frame and the last latent the last frame
+        (the observation and goal images of prediction and planning)."""
+        keep = self.keep_mask((num_frames - 1) // VideoCodec.temporal_factor + 1)
+        if bool(keep.all()):
+            return None
+        return [int(t) * VideoCodec.temporal_factor for t in keep.nonzero().flatten()]
 
     @abstractmethod
     def unconditional(self, condition: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Reading and writing images and videos (imageio + its ffmpeg plugin), atomically."""
+"""Reading and writing images and videos (imageio + its ffmpeg plugin), atomically, and reading
+NumPy arrays without ever unpickling them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import numpy as np
 from aether.core.atomic import atomic_path
 from aether.core.errors import ClipError
 
+# the fastest frame rate an mp4 round-trips at: imageio reads 1000 fps and above back as 0
+MAX_FPS = 960.0
+
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames)
@@ -18,13 +22,21 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
+def check_fps(fps: float, where: str) -> float:
+    """``fps`` as a float; raise :class:`ClipError` naming ``where`` unless it is in (0, MAX_FPS]."""
+    if not 0 < float(fps) <= MAX_FPS:
+        raise ClipError(f"{where}: frame rate must be a number in (0, {MAX_FPS:g}], got {fps:g}")
+    return float(fps)
+
+
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float) -> Path:
     """Write uint8 frames ``(F, H, W, 3)`` as an H.264 mp4 (sizes padded by ffmpeg to even)."""
     import imageio.v2 as imageio
 
     frames = _check_frames(frames)
+    fps = check_fps(fps, str(path))  # ffmpeg would write a broken file, not fail
     with atomic_path(path) as tmp:
-        with imageio.get_writer(tmp, format="FFMPEG", fps=float(fps), codec="libx264", quality=8,
+        with imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=8,
                                 macro_block_size=2, ffmpeg_log_level="error") as writer:
             for frame in frames:
                 writer.append_data(frame)
@@ -65,3 +77,18 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if image.ndim == 3 and image.shape[-1] == 4:
         image = image[..., :3]
     return image
+
+
+def read_array(path: str | os.PathLike) -> np.ndarray:
+    """Read a numeric ``.npy`` array; pickled objects are refused, never loaded (loading runs their code)."""
+    try:
+        array = np.load(Path(path), allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:  # pickles, truncated and non-npy files
+        raise ClipError(f"{path}: not a readable .npy array ({exc}); pickled data is never loaded, "
+                        "save a numeric array with np.save") from exc
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise ClipError(f"{path}: an .npz archive, not one .npy array")
+    if array.dtype.kind not in "biuf":
+        raise ClipError(f"{path}: expected a numeric array, got dtype {array.dtype}")
+    return array

@@ -10,15 +10,15 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-DTYPES = ("float32", "bfloat16", "float16")
+from aether.core.cli_help import examples
+from aether.core.dtypes import DTYPES, dtype_name, torch_dtype
+
 
 
 def _init(args: argparse.Namespace) -> int:
-    import torch
-
     from aether.core.init_from_cogvideox import init_from_cogvideox
 
-    dst = init_from_cogvideox(args.src, args.dst, overwrite=args.overwrite, dtype=getattr(torch, args.dtype))
+    dst = init_from_cogvideox(args.src, args.dst, overwrite=args.overwrite, dtype=torch_dtype(args.dtype))
     print(f"wrote {dst}")
     return 0
 
@@ -102,22 +102,34 @@ def _embed_prompt(args: argparse.Namespace) -> int:
 
 def model_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     """Add the ``model`` subcommands to ``parser``; returns the dispatcher."""
+    parser.epilog = examples("aether model init-from-cogvideox CogVideoX-5b-I2V aether-model",
+                             "aether model info aether-model")
     sub = parser.add_subparsers(dest="model_command", metavar="SUBCOMMAND", required=True)
 
-    init = sub.add_parser("init-from-cogvideox", help="expand a CogVideoX-I2V transformer into an AETHER model folder")
+    summary = "expand a CogVideoX-I2V transformer into an AETHER model folder"
+    init = sub.add_parser("init-from-cogvideox", help=summary, description=summary,
+                          epilog=examples("aether model init-from-cogvideox CogVideoX-5b-I2V aether-model "
+                                          "--dtype bf16"))
     init.add_argument("src", help="CogVideoX-I2V folder (with transformer/) or a transformer folder")
     init.add_argument("dst", help="the AETHER model folder to write")
-    init.add_argument("--dtype", choices=DTYPES, default="bfloat16", help="weight dtype to write")
+    init.add_argument("--dtype", type=dtype_name, choices=DTYPES, default="bf16",
+                      help="weight dtype to write (float32, bfloat16, float16 are accepted too)")
     init.add_argument("--overwrite", action="store_true", help="replace an existing DST")
     init.set_defaults(_model_run=_init)
 
-    info = sub.add_parser("info", help="summarise a model folder")
-    info.add_argument("dir")
+    info = sub.add_parser("info", help="summarise a model folder",
+                          description="print what a model folder holds: its aether.json settings, the transformer's "
+                                      "shape, weight files and bytes, the scheduler and whether the empty-prompt "
+                                      "embedding is there",
+                          epilog=examples("aether model info aether-model", "aether model info aether-model --json"))
+    info.add_argument("dir", help="model folder (transformer/, vae/, scheduler/, aether.json)")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(_model_run=_info)
 
-    embed = sub.add_parser("embed-prompt", help="compute empty_prompt_embeds.safetensors with T5")
-    embed.add_argument("dir")
+    summary = "compute empty_prompt_embeds.safetensors with T5"
+    embed = sub.add_parser("embed-prompt", help=summary, description=summary,
+                           epilog=examples("aether model embed-prompt aether-model --t5 CogVideoX-5b-I2V"))
+    embed.add_argument("dir", help="model folder to write the embedding into")
     embed.add_argument("--t5", help="folder with tokenizer/ and text_encoder/ (default: DIR)")
     embed.add_argument("--overwrite", action="store_true", help="recompute an existing file")
     embed.set_defaults(_model_run=_embed_prompt)

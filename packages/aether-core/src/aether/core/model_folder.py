@@ -13,13 +13,17 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aether.core.atomic import atomic_dir, write_json
 from aether.core.errors import CheckpointError, describe_validation
+from aether.core.json_files import read_json_object
+
+if TYPE_CHECKING:
+    from aether.core.registry import Registry
 
 TRANSFORMER = "transformer"
 SCHEDULER = "scheduler"
@@ -28,6 +32,7 @@ SETTINGS_FILE = "aether.json"
 PROMPT_EMBEDS_FILE = "empty_prompt_embeds.safetensors"
 PROMPT_EMBEDS_KEY = "prompt_embeds"
 NAME = r"^[a-z0-9][a-z0-9_.\-]*$"
+VAE_CODEC = "cogvideox"  # the video codec plugin whose weights are the folder's vae/
 
 
 class ModelSettings(BaseModel):
@@ -74,18 +79,26 @@ class ModelFolder:
         self._require(TRANSFORMER, "config.json", "copy AetherV1's transformer/ there or export one with the trainer")
         self._require(SCHEDULER, "scheduler_config.json",
                       "copy CogVideoX-5b-I2V's scheduler/ there (see default_scheduler_config())")
-        if self.settings.video_codec == "cogvideox":
+        if self.reads_vae:
             self._require(VAE, "config.json",
                           f"copy CogVideoX-5b-I2V's vae/ there or set video_codec in {SETTINGS_FILE}")
-        if require_prompt_embeds and not self.prompt_embeds_path.is_file():
-            raise CheckpointError(f"model folder {self.path} has no {PROMPT_EMBEDS_FILE}; run `aether model "
-                                  "embed-prompt` where T5 is available or copy the file from the released model")
+        if require_prompt_embeds:
+            if not self.prompt_embeds_path.is_file():
+                raise CheckpointError(f"model folder {self.path} has no {PROMPT_EMBEDS_FILE}; run `aether model "
+                                      "embed-prompt` where T5 is available or copy the file from the released model")
+            self.prompt_embeds()  # a wrong file fails here, before minutes of weight loading
 
     def _require(self, folder: str, file: str, advice: str) -> None:
         if not (self.path / folder).is_dir():
             raise CheckpointError(f"model folder {self.path} has no {folder}/ folder; {advice}")
         if not (self.path / folder / file).is_file():
             raise CheckpointError(f"model folder {self.path} has no {folder}/{file}; {advice}")
+        read_json_object(self.path / folder / file, CheckpointError, advice)
+
+    @property
+    def reads_vae(self) -> bool:
+        """Whether the folder's video codec is the one that loads ``vae/`` (``cogvideox``)."""
+        return self.settings.video_codec == VAE_CODEC
 
     @property
     def transformer_dir(self) -> Path:
@@ -104,22 +117,53 @@ class ModelFolder:
         return self.path / PROMPT_EMBEDS_FILE
 
     def prompt_embeds(self) -> torch.Tensor:
-        """The empty-prompt embedding ``(1, L, text_embed_dim)``."""
-        return load_prompt_embeds(self.prompt_embeds_path)
+        """The empty-prompt embedding ``(1, L, text_embed_dim)``, as wide as the transformer expects."""
+        embeds = load_prompt_embeds(self.prompt_embeds_path)
+        width = self.transformer_config().get("text_embed_dim")
+        if width is not None and embeds.shape[2] != width:
+            raise CheckpointError(f"{self.prompt_embeds_path} holds embeddings of width {embeds.shape[2]} but "
+                                  f"the transformer's text_embed_dim is {width}; the file is from another model, "
+                                  "recompute it with `aether model embed-prompt` or copy this model's")
+        return embeds
 
     def transformer_config(self) -> dict[str, Any]:
         """The transformer's diffusers ``config.json`` as a dict."""
-        try:
-            return json.loads((self.transformer_dir / "config.json").read_text())
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{self.transformer_dir / 'config.json'} is not valid JSON ({exc}); "
-                                  "re-copy the transformer/ folder") from exc
+        return read_json_object(self.transformer_dir / "config.json", CheckpointError,
+                                "re-copy the transformer/ folder")
+
+    def sample_size(self) -> tuple[int, int]:
+        """The transformer's ``(sample_height, sample_width)`` in latent cells, checked against its patch size."""
+        config, where = self.transformer_config(), self.transformer_dir / "config.json"
+        missing = [key for key in ("sample_height", "sample_width") if key not in config]
+        if missing:
+            raise CheckpointError(f"{where} lacks {', '.join(missing)}")
+        patch = config.get("patch_size", 2)
+        if config["sample_height"] % patch or config["sample_width"] % patch:
+            raise CheckpointError(f"{where}: sample size {config['sample_height']}x{config['sample_width']} "
+                                  f"latents is not a multiple of the patch size {patch}")
+        return config["sample_height"], config["sample_width"]
+
+    def scheduler_config(self) -> dict[str, Any]:
+        """The diffusers scheduler config (``scheduler/scheduler_config.json``) as a dict."""
+        return read_json_object(self.scheduler_dir / "scheduler_config.json", CheckpointError,
+                                "re-copy the scheduler/ folder")
 
     def load_backbone(self, dtype: torch.dtype = torch.float32):
         """The :class:`aether.core.backbone.AetherBackbone` of this folder with its prompt embedding."""
         from aether.core.backbone import AetherBackbone
 
         return AetherBackbone.from_pretrained(self.transformer_dir, dtype, prompt_embeds=self.prompt_embeds())
+
+    def build_backbone(self, registry: Registry, dtype: torch.dtype) -> Any:
+        """The backbone plugin ``aether.json`` names, built from ``transformer/`` in ``dtype`` (the
+        prompt embedding is :meth:`prompt_embeds`'s to give)."""
+        return registry.build("backbone", self.settings.backbone, path=self.transformer_dir, dtype=dtype)
+
+    def build_video_codec(self, registry: Registry, dtype: torch.dtype, device: torch.device) -> Any:
+        """The video codec plugin ``aether.json`` names: ``cogvideox`` loads ``vae/`` in ``dtype`` onto
+        ``device`` (a codec is no ``nn.Module`` a caller could move); others (e.g. ``pixel``) take no files."""
+        options = {"vae_dir": self.vae_dir, "dtype": dtype, "device": device} if self.reads_vae else {}
+        return registry.build("modality", self.settings.video_codec, **options)
 
     def load_scheduler(self):
         """The folder's ``CogVideoXDPMScheduler``."""
@@ -195,9 +239,3 @@ def write_model_folder(dst: str | os.PathLike, backbone: Any, scheduler_config: 
         write_json(tmp / SETTINGS_FILE, settings.model_dump())
     return dst
 
-
-def init_from_cogvideox(src: str | os.PathLike, dst: str | os.PathLike, **options: Any) -> Path:
-    """See :func:`aether.core.init_from_cogvideox.init_from_cogvideox` (here too, as the contract names it)."""
-    from aether.core import init_from_cogvideox as init
-
-    return init.init_from_cogvideox(src, dst, **options)

@@ -4,14 +4,18 @@ Plugins come from the entry-point group ``aether``; each spec is attributed to t
 published it so conflicts and listings can name it. A plugin that fails to import, or whose hook
 raises, is left out and described in ``Registry.problems``: one broken package must not take the
 other plugins (and every command) down with it.
+
+A spec's ``build`` may be a ``"module:attr"`` reference: it is imported here, when the plugin is
+built, and never while plugins are listed, so ``aether --help`` stays free of heavy imports.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Callable
 
 import pluggy
 
@@ -143,13 +147,35 @@ class Registry:
         """The spec registered as ``name`` for ``kind``; an unknown name lists the available ones."""
         return self.entry(kind, name).spec
 
+    def builder(self, kind: str, name: str) -> Callable[..., Any]:
+        """The callable that builds the plugin ``name`` of ``kind`` (its ``"module:attr"`` imported)."""
+        entry = self.entry(kind, name)
+        return _resolve_builder(entry.spec.build, f"{kind.replace('_', ' ')} {name!r} from {entry.distribution}")
+
     def build(self, kind: str, name: str, **options: Any) -> Any:
         """Build the plugin ``name`` of ``kind`` with ``options``."""
-        return self.get(kind, name).build(**options)
+        return self.builder(kind, name)(**options)
 
     def entries(self) -> list[PluginEntry]:
         """Every plugin, sorted by kind then name."""
         return [self._kind(kind)[name] for kind in KINDS for name in self.names(kind)]
+
+
+def _resolve_builder(build: Callable[..., Any] | str, what: str) -> Callable[..., Any]:
+    """``build`` itself, or the object a ``"module:attr"`` reference names (``attr`` may be dotted)."""
+    if callable(build):
+        return build
+    module_name, _, path = build.partition(":")
+    try:
+        found: Any = importlib.import_module(module_name)
+        for attr in path.split("."):
+            found = getattr(found, attr)
+    except (ImportError, AttributeError) as exc:
+        raise PluginError(f"{what}: its builder {build!r} cannot be loaded ({_first_line(exc)}); "
+                          "reinstall the package that provides it") from exc
+    if not callable(found):
+        raise PluginError(f"{what}: its builder {build!r} is a {type(found).__name__}, not a callable")
+    return found
 
 
 def _first_line(exc: BaseException) -> str:

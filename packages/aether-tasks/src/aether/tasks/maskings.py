@@ -98,11 +98,6 @@ class UnconditionalMasking(_Masking):
         return torch.zeros(num_latent_frames, dtype=torch.bool)
 
 
-MASKINGS: dict[str, type[_Masking]] = {cls.name: cls for cls in
-                                       (ReconstructionMasking, PredictionMasking, PlanningMasking,
-                                        UnconditionalMasking)}
-
-
 def build_condition(masking: TaskMasking, observed: torch.Tensor | None, num_latent_frames: int,
                     action: torch.Tensor | None = None, latent_shape: tuple[int, int, int] | None = None,
                     ) -> torch.Tensor:

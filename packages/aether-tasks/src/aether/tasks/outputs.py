@@ -13,18 +13,26 @@ For ``name = "result"`` in ``out_dir``:
 ``result_trajectory.png``  top-down and side views of the camera centres (+ ground truth)
 ``result.json``            the manifest: relative paths, shapes and frame counts
 =========================  ==============================================================
+
+Rewriting a result replaces the old one as a whole: every file is first written to the staging folder
+``.result.commit``, which is then moved into place, manifest last, after the old manifest is deleted.
+A crash before the move leaves the old result; one during it leaves no manifest, and
+:func:`prepare_output_dir` (which every writer calls first) finishes the move: the new result.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from aether.core.atomic import atomic_path, write_json
+from aether.core.atomic import atomic_dir, atomic_path, write_json
 from aether.core.clip import check_c2w
 from aether.core.errors import AetherError
 from aether.core.media import write_video
@@ -159,26 +167,80 @@ def plot_trajectory(path: str | os.PathLike, c2w: np.ndarray, gt_c2w: np.ndarray
     return Path(path)
 
 
+def output_files(name: str) -> dict[str, str]:
+    """The files of result ``name`` (besides its manifest ``{name}.json``) by manifest key."""
+    return {key: f"{name}_{suffix}" for key, suffix in [
+        ("rgb_video", "rgb.mp4"), ("disparity_video", "disparity.mp4"), ("depth", "depth.npy"),
+        ("trajectory_tum", "trajectory.txt"), ("intrinsics", "intrinsics.json"), ("points_ply", "points.ply"),
+        ("scene_glb", "scene.glb"), ("trajectory_plot", "trajectory.png")]}
+
+
+def _staging(out_dir: Path, name: str) -> Path:
+    return out_dir / f".{name}.commit"
+
+
+def _publish(out_dir: Path, name: str) -> None:
+    """Move a complete staged result into ``out_dir``: delete the old manifest, move the files, then the
+    new manifest. Safe to repeat after a crash part way through (files already moved are not staged)."""
+    staging, manifest = _staging(out_dir, name), f"{name}.json"
+    if not staging.is_dir():
+        return
+    if (staging / manifest).exists():
+        (out_dir / manifest).unlink(missing_ok=True)  # no manifest may describe a half-replaced result
+    for file in sorted(staging.iterdir(), key=lambda f: f.name == manifest):
+        os.replace(file, out_dir / file.name)
+    staging.rmdir()
+
+
+def prepare_output_dir(out_dir: str | os.PathLike, name: str = "result") -> Path:
+    """Check, before any work, that result ``name`` can be written into ``out_dir`` (created if missing);
+    finish a move an earlier writer was killed in and drop its unfinished staging folders."""
+    out_dir = Path(out_dir)
+    if not name or name.startswith(".") or Path(name).name != name:
+        raise OutputError(f"output name {name!r} must be a plain file name (no folders, not hidden)")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir} is a file; the output must go to a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryFile(dir=out_dir):  # fails now, not after the work, on a read-only folder
+            pass
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot write there ({exc.strerror or exc}); choose another folder") from None
+    for file in [*output_files(name).values(), f"{name}.json"]:
+        if (out_dir / file).is_dir():
+            raise OutputError(f"{out_dir / file} is a folder; move it away so the result can be written")
+    _publish(out_dir, name)
+    # atomic_dir's temporaries: a writer killed while staging
+    for stale in out_dir.glob(glob.escape(f".{_staging(out_dir, name).name}.") + "????????.tmp"):
+        shutil.rmtree(stale)
+    return out_dir
+
+
 def write_outputs(result: TaskResult, out_dir: str | os.PathLike, name: str = "result",
                   gt_c2w: np.ndarray | None = None, config: OutputConfig | None = None) -> dict[str, Any]:
-    """Write every output of ``result`` into ``out_dir``; return (and write as ``{name}.json``)
-    the manifest: relative file paths, array shapes and frame counts."""
-    from aether.codecs.cameras import write_tum
-
+    """Write every output of ``result`` into ``out_dir``, replacing an earlier result ``name`` as a whole;
+    return (and write as ``{name}.json``) the manifest: relative file paths, array shapes and frame counts."""
     config = config or OutputConfig()
     _check_result(result)
     if gt_c2w is not None:
         _check_ground_truth(gt_c2w, result.c2w)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_output_dir(out_dir, name)
+    with atomic_dir(_staging(out_dir, name)) as staging:
+        manifest = _write_files(result, staging, name, gt_c2w, config)
+    _publish(out_dir, name)
+    return manifest
+
+
+def _write_files(result: TaskResult, folder: Path, name: str, gt_c2w: np.ndarray | None,
+                 config: OutputConfig) -> dict[str, Any]:
+    """Write the outputs and the manifest of ``result`` into ``folder``; return the manifest."""
+    from aether.codecs.cameras import write_tum
+
     depth = np.asarray(result.depth, np.float32)
     c2w, K = np.asarray(result.c2w, np.float64), np.asarray(result.K, np.float64)
     num_frames, height, width = depth.shape
-    files = {key: f"{name}_{suffix}" for key, suffix in [
-        ("rgb_video", "rgb.mp4"), ("disparity_video", "disparity.mp4"), ("depth", "depth.npy"),
-        ("trajectory_tum", "trajectory.txt"), ("intrinsics", "intrinsics.json"), ("points_ply", "points.ply"),
-        ("scene_glb", "scene.glb"), ("trajectory_plot", "trajectory.png")]}
-    path = {key: out_dir / rel for key, rel in files.items()}
+    files = output_files(name)
+    path = {key: folder / rel for key, rel in files.items()}
 
     write_video(path["rgb_video"], np.asarray(result.rgb), result.fps)
     write_video(path["disparity_video"], colorize(np.asarray(result.disparity), config.colormap), result.fps)
@@ -206,5 +268,5 @@ def write_outputs(result: TaskResult, out_dir: str | os.PathLike, name: str = "r
                    "points": list(points.shape), "frusta": len(shown)},
         "frames": {"rgb_video": num_frames, "disparity_video": num_frames, "trajectory_tum": num_frames},
     }
-    write_json(out_dir / f"{name}.json", manifest)
+    write_json(folder / f"{name}.json", manifest)
     return manifest

@@ -12,23 +12,21 @@ noise; prediction and planning decode the generated video to RGB and reconstruct
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from pathlib import Path
 from typing import Literal, get_args
 
-import cv2
 import numpy as np
 import torch
 
-from aether.core.errors import AetherError, CheckpointError
+from aether.codecs.frames import fit_frames, frames_to_video, rgb_to_frames, rgb_to_video
+from aether.core import dtypes
+from aether.core.errors import AetherError
 from aether.core.interfaces import ACTION_CHANNELS, COLOUR_CHANNELS, DEPTH_CHANNELS
 from aether.core.registry import Registry, default_registry
 from aether.tasks.maskings import build_condition
 from aether.tasks.result import TaskResult
-from aether.tasks.sampling import (SamplingConfig, denoise, load_scheduler_config, make_scheduler,
-                                   seeded_generator)
+from aether.tasks.sampling import SamplingConfig, denoise, make_scheduler, seeded_generator
 
 MIN_FRAMES = 9          # the fewest frames one pass takes
 TEMPORAL = 4            # video frames per latent frame (after the first)
@@ -39,7 +37,6 @@ FRAME_STEP = 2 * TEMPORAL
 SPATIAL = 8             # pixels per latent cell
 MAX_DEFAULT_FRAMES = 41  # the longest clip the released model was trained on
 DEFAULT_FOV_DEG = 60.0  # horizontal field of view of a trajectory given without intrinsics
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # what the reconstruction pass after prediction / planning reads: the generated video decoded to RGB and
 # re-encoded (the release), or the generated colour latents directly
 PostReconstruction = Literal["rgb", "latents"]
@@ -71,45 +68,6 @@ def check_video(frames: np.ndarray) -> np.ndarray:
         raise TaskInputError(f"video has {len(frames)} frames; reconstruction needs at least {MIN_FRAMES} "
                              "(longer videos run in overlapping windows)")
     return frames
-
-
-def cover_crop(h: int, w: int, height: int, width: int) -> tuple[float, tuple[int, int], tuple[int, int]]:
-    """How :func:`fit_frames` maps an ``h x w`` image onto ``height x width``: the scale, the
-    resized ``(width', height')`` that covers it (cv2 order) and the crop's top-left ``(y0, x0)``."""
-    scale = max(height / h, width / w)
-    size = (max(width, round(w * scale)), max(height, round(h * scale)))
-    return scale, size, ((size[1] - height) // 2, (size[0] - width) // 2)
-
-
-def fit_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize ``(F, H, W, 3)`` uint8 frames to cover ``height x width`` and centre-crop them to it."""
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise TaskInputError(f"frames must be uint8 (F, H, W, 3) RGB, got {frames.dtype} {frames.shape}")
-    h, w = frames.shape[1:3]
-    if (h, w) == (height, width):
-        return frames
-    scale, size, (y0, x0) = cover_crop(h, w, height, width)
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(f, size, interpolation=interp)[y0:y0 + height, x0:x0 + width]
-                     for f in frames])
-
-
-def frames_to_video(frames: np.ndarray, device, dtype) -> torch.Tensor:
-    """uint8 ``(F, H, W, 3)`` -> ``(1, F, 3, H, W)`` in [-1, 1]."""
-    rgb = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)[None]
-    return rgb_to_video(rgb.to(device=device, dtype=torch.float32) / 255.0, dtype)
-
-
-def rgb_to_video(rgb: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``(1, F, 3, H, W)`` in [0, 1] -> in [-1, 1], as ``dtype`` (``2x - 1`` in float32, as the release)."""
-    return (2.0 * rgb.float() - 1.0).to(dtype)
-
-
-def rgb_to_frames(rgb: torch.Tensor) -> np.ndarray:
-    """``(1, F, 3, H, W)`` in [0, 1] -> uint8 ``(F, H, W, 3)``."""
-    frames = (rgb[0].float() * 255.0).round().to(torch.uint8)
-    return frames.permute(0, 2, 3, 1).cpu().numpy()
 
 
 def default_frame_count(sample_frames: int) -> int:
@@ -160,29 +118,26 @@ class AetherPipeline:
                         device: str | torch.device | None = None,
                         registry: Registry | None = None) -> "AetherPipeline":
         """Load a model folder (``transformer/``, ``vae/``, ``scheduler/``, prompt embedding) with
-        the backbone / codec / action-encoder plugins its ``aether.json`` names."""
+        the backbone / codec / action-encoder plugins its ``aether.json`` names; ``dtype``: a name of
+        :mod:`aether.core.dtypes`."""
         from aether.core.model_folder import ModelFolder
 
-        if dtype not in DTYPES:
-            raise TaskInputError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
-        torch_dtype = DTYPES[dtype]
+        torch_dtype = dtypes.torch_dtype(dtype)
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         registry = registry or default_registry()
         folder = ModelFolder(model_dir)
-        settings = folder.settings
-        config = _transformer_config(Path(folder.transformer_dir))
-        backbone = _build_backbone(registry, settings.backbone, folder.transformer_dir, torch_dtype)
-        video_codec = _build_video_codec(registry, settings.video_codec, folder, torch_dtype, device)
+        height, width = folder.sample_size()
+        backbone = folder.build_backbone(registry, torch_dtype)
+        video_codec = folder.build_video_codec(registry, torch_dtype, device)
         for module in (backbone, video_codec):
             if isinstance(module, torch.nn.Module):
                 module.to(device=device, dtype=torch_dtype).eval()
+        sample_frames = folder.transformer_config().get("sample_frames", MAX_DEFAULT_FRAMES)
         return cls(backbone=backbone, video_codec=video_codec,
                    depth_codec=registry.build("modality", "disparity"),
-                   action_encoder=registry.build("action_encoder", settings.action_encoder),
-                   scheduler_config=load_scheduler_config(folder.scheduler_dir),
-                   prompt_embeds=folder.prompt_embeds(),
-                   height=config["sample_height"] * SPATIAL, width=config["sample_width"] * SPATIAL,
-                   default_frames=default_frame_count(config.get("sample_frames", MAX_DEFAULT_FRAMES)),
+                   action_encoder=registry.build("action_encoder", folder.settings.action_encoder),
+                   scheduler_config=folder.scheduler_config(), prompt_embeds=folder.prompt_embeds(),
+                   height=height * SPATIAL, width=width * SPATIAL, default_frames=default_frame_count(sample_frames),
                    device=device, dtype=torch_dtype, registry=registry)
 
     # ----------------------------------------------------------------------- building blocks
@@ -204,9 +159,12 @@ class AetherPipeline:
         with torch.no_grad():
             return torch.cat([self.video_codec.encode(video, sampler) for video in videos], dim=1), generator
 
-    def action_from_cameras(self, c2w: np.ndarray, K: np.ndarray | None = None) -> torch.Tensor:
+    def action_from_cameras(self, c2w: np.ndarray, K: np.ndarray | None = None,
+                            p_max: float | None = None) -> torch.Tensor:
         """A trajectory ``c2w (F, 4, 4)`` (+ ``K (F, 3, 3)`` at model size, default 60 degree
-        field of view) -> the packed action ``(1, T, 24, h, w)`` at relative scale."""
+        field of view) -> the packed action ``(1, T, 24, h, w)``, its translations times ``p_max`` (1 /
+        the nearest depth in the trajectory's units, as training scaled them; None: the trajectory is in
+        units of the nearest depth already)."""
         c2w = np.asarray(c2w, np.float64)
         if c2w.ndim != 3 or c2w.shape[1:] != (4, 4) or not np.isfinite(c2w).all():
             raise TaskInputError(f"trajectory must be finite (F, 4, 4) camera-to-world poses, "
@@ -216,23 +174,18 @@ class AetherPipeline:
         if K.shape != (len(c2w), 3, 3):
             raise TaskInputError(f"intrinsics must be ({len(c2w)}, 3, 3) for {len(c2w)} poses, got {K.shape}")
         c2w_t, K_t = (torch.from_numpy(a)[None].float().to(self.device) for a in (_relative_to_first(c2w), K))
-        return self.action_encoder.encode(c2w_t, K_t, self.height, self.width).to(self.dtype)
+        scale = {} if p_max is None else {"p_max": torch.tensor([float(p_max)], device=self.device)}
+        return self.action_encoder.encode(c2w_t, K_t, self.height, self.width, **scale).to(self.dtype)
 
     def action_from_raymap(self, raymap: np.ndarray) -> torch.Tensor:
-        """An unpacked released-format raymap ``(F, 6, h, w)`` -> the packed action ``(1, T, 24, h, w)``."""
-        from aether.codecs import raymap as raymap_codec
-
+        """An unpacked released-format raymap ``(F, 6, h, w)`` -> the action ``(1, T, channels, h, w)``, packed the
+        way this model's action encoder packs it (the release: strided); an encoder that reads no raymaps says so."""
         raymap = np.asarray(raymap, np.float32)
         h, w = self.latent_size
         if raymap.ndim != 4 or raymap.shape[1:] != (6, h, w):
             raise TaskInputError(f"raymap must be (F, 6, {h}, {w}) for this model, got {raymap.shape}")
         check_frame_count(len(raymap), "the raymap")
-        layout = getattr(self.action_encoder, "layout", None)
-        if layout is None:
-            raise TaskInputError(f"this model's action encoder ({type(self.action_encoder).__name__}) does not "
-                                 "read raymaps; give the trajectory as camera poses (a TUM file) instead")
-        # packed the way this model's encoder packs (the release: strided)
-        return raymap_codec.pack(torch.from_numpy(raymap)[None].to(self.device), layout).to(self.dtype)
+        return self.action_encoder.from_raymap(torch.from_numpy(raymap)[None].to(self.device)).to(self.dtype)
 
     def sample(self, task: str, observed: torch.Tensor | None, num_latent_frames: int, fps: float,
                action: torch.Tensor | None = None, config: SamplingConfig | None = None,
@@ -284,7 +237,7 @@ class AetherPipeline:
         from aether.tasks.windows import reconstruct_long
 
         return reconstruct_long(lambda a, b: self._reconstruct_window(frames[a:b], fps, config),
-                                len(frames), window, stride)
+                                len(frames), window, stride, progress=config is None or config.progress)
 
     def _reconstruct_window(self, frames: np.ndarray, fps: float,
                             config: SamplingConfig | None) -> TaskResult:
@@ -361,38 +314,3 @@ def _one_image(image: np.ndarray, what: str) -> np.ndarray:
         raise TaskInputError(f"the {what} must be one uint8 RGB image (H, W, 3), "
                              f"got {image.dtype} {image.shape}")
     return image[None]
-
-
-def _build_backbone(registry: Registry, name: str, transformer_dir, dtype: torch.dtype):
-    """The default ``cogvideox`` backbone through its documented loader; others through the registry."""
-    if name == "cogvideox":
-        from aether.core.backbone import AetherBackbone
-
-        return AetherBackbone.from_pretrained(transformer_dir, dtype)
-    return registry.build("backbone", name, path=transformer_dir, dtype=dtype)
-
-
-def _build_video_codec(registry: Registry, name: str, folder, dtype: torch.dtype, device: torch.device):
-    """The ``cogvideox`` codec from the folder's ``vae/``, its VAE in the pipeline's dtype on its device
-    (the codec is no ``nn.Module``: moving modules would skip it); other codecs (e.g. ``pixel``) need no files."""
-    if name == "cogvideox":
-        from aether.codecs.video import CogVideoXCodec
-
-        return CogVideoXCodec.from_pretrained(folder.vae_dir, dtype=dtype, device=device)
-    return registry.build("modality", name)
-
-
-def _transformer_config(transformer_dir: Path) -> dict:
-    try:
-        config = json.loads((transformer_dir / "config.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{transformer_dir}: no readable config.json ({exc}); the model folder's "
-                              "transformer/ must be saved by diffusers") from None
-    missing = [key for key in ("sample_height", "sample_width") if key not in config]
-    if missing:
-        raise CheckpointError(f"{transformer_dir}/config.json lacks {', '.join(missing)}")
-    patch = config.get("patch_size", 2)
-    if config["sample_height"] % patch or config["sample_width"] % patch:
-        raise CheckpointError(f"{transformer_dir}/config.json: sample size {config['sample_height']}x"
-                              f"{config['sample_width']} latents is not a multiple of the patch size {patch}")
-    return config

@@ -8,17 +8,15 @@ the pipeline closes over the backbone, the fps and the prompt embedding.
 from __future__ import annotations
 
 import math
-import os
 from typing import Callable, Literal
 
 import torch
 from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from pydantic import BaseModel, ConfigDict, Field
-from tqdm.auto import tqdm
 
-from aether.core.errors import CheckpointError
 from aether.core.interfaces import OUT_CHANNELS
+from aether.core.progress import progress_bar
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SCHEDULERS = {"dpm": CogVideoXDPMScheduler, "ddim": CogVideoXDDIMScheduler}
@@ -61,15 +59,6 @@ def dynamic_guidance(guidance: float, timestep: float, num_steps: int) -> float:
     keep that exactly, since it is what the released weights were sampled with.
     """
     return 1.0 + guidance * (1.0 - math.cos(math.pi * ((num_steps - timestep) / num_steps) ** 5.0)) / 2.0
-
-
-def load_scheduler_config(scheduler_dir: str | os.PathLike) -> dict:
-    """The diffusers scheduler config of a model folder's ``scheduler/``."""
-    try:
-        return dict(CogVideoXDPMScheduler.load_config(str(scheduler_dir)))
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{scheduler_dir}: no readable scheduler config ({exc}); the model folder "
-                              "needs scheduler/scheduler_config.json") from None
 
 
 def make_scheduler(config: dict, kind: str = "dpm"):
@@ -118,7 +107,7 @@ def denoise(denoiser: Denoiser, condition: torch.Tensor, scheduler, config: Samp
                            device=condition.device, dtype=held) * scheduler.init_noise_sigma
     is_dpm = isinstance(scheduler, CogVideoXDPMScheduler)
     old_pred = None
-    for i, t in enumerate(tqdm(timesteps, desc="denoising", disable=not config.progress, leave=False)):
+    for i, t in enumerate(progress_bar(timesteps, desc="denoising", disable=not config.progress, leave=False)):
         model_in = torch.cat([latents] * 2) if use_cfg else latents
         model_in = scheduler.scale_model_input(model_in, t)
         model_in = torch.cat([model_in.to(dtype), model_condition], dim=2)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from aether.core.errors import AetherError
 
@@ -69,11 +68,18 @@ def trajectory_names() -> list[str]:
     return sorted(TRAJECTORIES)
 
 
+def check_trajectory_name(name: str) -> None:
+    """Raise :class:`TrajectoryError` unless :func:`named_trajectory` knows ``name``."""
+    if name not in TRAJECTORIES:
+        raise TrajectoryError(f"unknown trajectory {name!r}; choose one of: {', '.join(trajectory_names())}")
+
+
 def named_trajectory(name: str, num_frames: int, step: float = 0.05, degrees: float = 2.0,
                      radius: float = 1.0) -> np.ndarray:
     """The camera path ``name`` as c2w ``(num_frames, 4, 4)`` float64, first pose identity."""
-    if name not in TRAJECTORIES:
-        raise TrajectoryError(f"unknown trajectory {name!r}; choose one of: {', '.join(trajectory_names())}")
+    from scipy.spatial.transform import Rotation  # here: the CLI lists the names without SciPy
+
+    check_trajectory_name(name)
     if int(num_frames) != num_frames or num_frames < 1:
         raise TrajectoryError(f"num_frames must be a positive integer; got {num_frames}")
     for label, value in (("step", step), ("degrees", degrees), ("radius", radius)):

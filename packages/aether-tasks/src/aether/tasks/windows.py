@@ -19,9 +19,9 @@ from typing import Callable
 
 import numpy as np
 from scipy.spatial.transform import Rotation
-from tqdm import tqdm
 
 from aether.core.errors import AetherError
+from aether.core.progress import progress_bar
 from aether.tasks.result import TaskResult, disparity_from_depth
 
 # below this centre spread (relative to the scene depth) the overlap is a pure rotation and the
@@ -109,7 +109,7 @@ def _check_window(result: TaskResult, start: int, stop: int) -> None:
 
 
 def reconstruct_long(run_window: Callable[[int, int], TaskResult], num_frames: int, window: int = 41,
-                     stride: int = 24) -> TaskResult:
+                     stride: int = 24, progress: bool = True) -> TaskResult:
     """Reconstruct ``num_frames`` frames window by window and merge them into one result.
 
     ``run_window(start, stop)`` returns the :class:`TaskResult` of frames ``start:stop`` (its
@@ -118,7 +118,7 @@ def reconstruct_long(run_window: Callable[[int, int], TaskResult], num_frames: i
     spans = plan_windows(num_frames, window, stride)
     out: dict[str, np.ndarray] = {}
     end = 0  # frames [0, end) are merged
-    for start, stop in tqdm(spans, desc="windows", unit="window", disable=len(spans) == 1):
+    for start, stop in progress_bar(spans, desc="windows", unit="window", disable=not progress or len(spans) == 1):
         res = run_window(start, stop)
         _check_window(res, start, stop)
         win = {"rgb": np.asarray(res.rgb), "depth": np.asarray(res.depth, np.float32),
@@ -180,7 +180,8 @@ def _feather(h: int, w: int) -> np.ndarray:
 
 
 def reconstruct_tiled(run_tile: Callable[[int, int, int, int], TaskResult], height: int, width: int,
-                      tile: tuple[int, int] = (480, 720), min_overlap: float = 0.25) -> TaskResult:
+                      tile: tuple[int, int] = (480, 720), min_overlap: float = 0.25,
+                      progress: bool = True) -> TaskResult:
     """Reconstruct a clip whose frames exceed the model size from overlapping crops.
 
     ``run_tile(y0, y1, x0, x1)`` returns the :class:`TaskResult` of that crop of every frame (its
@@ -193,7 +194,7 @@ def reconstruct_tiled(run_tile: Callable[[int, int, int, int], TaskResult], heig
     weight_sum = np.zeros((height, width))
     depth = rgb = None
     poses, intrinsics = [], []
-    for y0, y1, x0, x1 in tqdm(tiles, desc="tiles", unit="tile", disable=len(tiles) == 1):
+    for y0, y1, x0, x1 in progress_bar(tiles, desc="tiles", unit="tile", disable=not progress or len(tiles) == 1):
         res = run_tile(y0, y1, x0, x1)
         t_depth = np.asarray(res.depth, np.float64)
         if depth is None:

@@ -40,15 +40,13 @@ class TaskSampler:
         task = self.names[int(rng.choice(len(self.names), p=self.shares))]
         return TaskDraw(task, bool(rng.random() < self.action_keep))
 
-    def condition(self, draws: list[TaskDraw], colour: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """The model condition ``(B, T, 40, h, w)`` of a batch: per example, its masking's observed
-        colour latents of ``colour (B, T, 16, h, w)`` and ``action (B, T, 24, h, w)`` or zeros."""
-        rows = []
-        for i, draw in enumerate(draws):
-            masking = self.maskings[draw.task]
-            keep = masking.keep_mask(colour.shape[1]).to(colour.device)
-            observed = colour[i:i + 1, keep] if keep.any() else None
-            rows.append(build_condition(masking, observed, colour.shape[1],
-                                        action[i:i + 1] if draw.keep_action else None,
-                                        latent_shape=(1, *colour.shape[-2:])).to(colour))
+    def condition(self, draws: list[TaskDraw], observed: list[torch.Tensor | None],
+                  action: torch.Tensor) -> torch.Tensor:
+        """The model condition ``(B, T, 40, h, w)`` of a batch: per example, its masking's observed colour
+        latents ``observed[i] (1, K, 16, h, w)`` (see :func:`aether.train.latents.observed`) and its action
+        ``action[i] (T, 24, h, w)`` or zeros."""
+        rows = [build_condition(self.maskings[draw.task], observed[i], action.shape[1],
+                                action[i:i + 1] if draw.keep_action else None,
+                                latent_shape=(1, *action.shape[-2:])).to(action)
+                for i, draw in enumerate(draws)]
         return torch.cat(rows)

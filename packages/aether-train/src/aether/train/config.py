@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 SPEC_FRAMES = (17, 25, 33, 41)        # SPEC §1: frame counts of one training clip
 SPEC_FPS = (8.0, 10.0, 12.0, 15.0, 24.0)
 SPATIAL = 8                            # pixels per latent cell
+Posterior = Literal["sample", "mode"]
 
 
 class ConfigError(AetherError, ValueError):
@@ -39,6 +40,9 @@ class DataConfig(_Section):
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0 = in the main process)")
     cache: Path | None = Field(None, description="pre-encoded latents from `aether train cache` (else online)")
     cache_windows: int = Field(4, ge=1, description="windows per clip and frame count `aether train cache` stores")
+    posterior: Posterior = Field("sample", description="the video codec's posterior, for targets and colour "
+                                                       "conditions: sampled per example (as the release samples its "
+                                                       "conditions) or its mode")
 
     @field_validator("frames")
     @classmethod

@@ -1,9 +1,10 @@
 """Training windows from folders of clips (the clip format of :mod:`aether.core.clip`).
 
-One example is a window of ``F`` frames resampled to ``fps``, fitted to the model size and
-encoded online (SPEC §3 depth, SPEC §4 raymap with poses relative to the window's first frame and
-translations scaled by the window's ``p_max``). Latents are not made here: the frozen video codec
-runs in the training process (or they come from the cache, :mod:`aether.train.cache`).
+One example is a window of ``F`` frames resampled to ``fps`` (by dropping frames, never repeating
+any), fitted to the model size and encoded online (SPEC §3 depth, SPEC §4 raymap with poses relative
+to the window's first frame and translations scaled by the window's ``p_max``). Latents are not made
+here: the frozen video codec runs in the training process (or they come from the cache,
+:mod:`aether.train.cache`).
 
 Example tensors (a batch stacks them with a leading ``B``):
 ``video (F, 3, H, W)`` in [-1, 1], ``depth (F, H, W)`` metres, ``depth_video (F, 3, H, W)``,
@@ -15,15 +16,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from aether.codecs import depth as depth_codec
 from aether.codecs.cameras import relative_to_first
-from aether.core.clip import Clip, iter_clip_paths, load_clip
+from aether.codecs.frames import fit_depth, fit_frames, fit_intrinsics, frames_to_video
+from aether.core.clip import Clip, clip_length, iter_clip_paths, load_clip
 from aether.core.errors import ClipError
 from aether.core.registry import default_registry
-from aether.tasks.pipeline import cover_crop, fit_frames
 from aether.train.config import TrainConfig
 from aether.train.sampler import WINDOW, clip_for, example_rng, step_rng
 from torch.utils.data import Dataset, default_collate
@@ -38,40 +38,65 @@ def clip_paths(config: TrainConfig) -> list[Path]:
     return paths
 
 
+def window_problem(num_frames: int, clip_fps: float, frames: int, fps: float) -> str | None:
+    """Why a clip of ``num_frames`` frames at ``clip_fps`` cannot give a window of ``frames`` frames at
+    ``fps``, or None if it can. Resampling only drops frames: repeating any would show the model
+    cameras that stop."""
+    if clip_fps < fps * (1 - 1e-9):
+        return "slower"
+    if (frames - 1) * clip_fps / fps + 1 > num_frames + 1e-9:
+        return "shorter"
+    return None
+
+
 def window(num_frames: int, clip_fps: float, frames: int, fps: float, rng: np.random.Generator) -> np.ndarray:
-    """Frame indices ``(frames,)`` of a random window of a clip resampled from ``clip_fps`` to
-    ``fps`` (stride ``clip_fps / fps``); a clip too short for the window repeats its last frame."""
+    """Frame indices ``(frames,)`` of a random window of a clip resampled from ``clip_fps`` to ``fps``
+    (stride ``clip_fps / fps >= 1``); the clip must hold it (:func:`window_problem`)."""
+    problem = window_problem(num_frames, clip_fps, frames, fps)
+    if problem is not None:
+        raise ClipError(f"a {num_frames}-frame clip at {clip_fps:g} fps is {problem} than a window of {frames} "
+                        f"frames at {fps:g} fps")
     span = (frames - 1) * clip_fps / fps + 1
     start = rng.uniform(0, max(0.0, num_frames - span))
-    indices = np.round(start + np.arange(frames) * clip_fps / fps).astype(np.int64)
-    return np.minimum(indices, num_frames - 1)
+    return np.minimum(np.round(start + np.arange(frames) * clip_fps / fps).astype(np.int64), num_frames - 1)
 
 
 def fit_window(clip: Clip, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Resize to cover ``height x width`` and centre-crop, as the pipeline does: uint8
-    ``rgb (F, H, W, 3)``, ``depth (F, H, W)`` (nearest, so invalid zeros never blend in) and the
-    matching intrinsics ``K (F, 3, 3)``."""
-    rgb = fit_frames(clip.rgb, height, width)
-    _, size, (y0, x0) = cover_crop(clip.height, clip.width, height, width)
-    if (clip.height, clip.width) == (height, width):
-        return rgb, clip.depth, clip.K.copy()
-    depth = np.stack([cv2.resize(d, size, interpolation=cv2.INTER_NEAREST)[y0:y0 + height, x0:x0 + width]
-                      for d in clip.depth])
-    sx, sy = size[0] / clip.width, size[1] / clip.height
-    K = clip.K.astype(np.float64).copy()
-    # pixel centres map as u' = (u + 0.5) s - 0.5, then the crop shifts them
-    K[:, 0, 0], K[:, 0, 2] = K[:, 0, 0] * sx, (K[:, 0, 2] + 0.5) * sx - 0.5 - x0
-    K[:, 1, 1], K[:, 1, 2] = K[:, 1, 1] * sy, (K[:, 1, 2] + 0.5) * sy - 0.5 - y0
-    return rgb, depth, K.astype(np.float32)
+    """Resize to cover ``height x width`` and centre-crop, as the pipeline does: uint8 ``rgb (F, H, W, 3)``,
+    ``depth (F, H, W)`` and the matching intrinsics ``K (F, 3, 3)``."""
+    return (fit_frames(clip.rgb, height, width), fit_depth(clip.depth, height, width),
+            fit_intrinsics(clip.K, clip.height, clip.width, height, width).astype(np.float32))
 
 
 class ClipWindows(Dataset):
-    """Map-style dataset indexed by ``(step, slot)`` keys (see :mod:`aether.train.sampler`)."""
+    """Map-style dataset indexed by ``(step, slot)`` keys (see :mod:`aether.train.sampler`).
+
+    Each step draws one window shape ``(frames, fps)`` among those some clip can give, and each example
+    a clip among those that can: a clip slower than the fps or shorter than the window never gives it
+    (:attr:`skipped` counts these pairs; :meth:`summary` reports them)."""
 
     def __init__(self, config: TrainConfig, global_batch: int) -> None:
         self.config, self.global_batch = config, global_batch
         self.paths = clip_paths(config)
         self.encoder = default_registry().build("action_encoder", config.model.action_encoder)
+        lengths = [clip_length(path) for path in self.paths]
+        self.clips: dict[tuple[int, float], list[int]] = {}
+        self.skipped: dict[tuple[int, float], dict[str, int]] = {}
+        for frames in config.data.frames:
+            for fps in config.data.fps:
+                problems = [window_problem(n, clip_fps, frames, fps) for n, clip_fps in lengths]
+                fitting = [i for i, problem in enumerate(problems) if problem is None]
+                if fitting:
+                    self.clips[(frames, fps)] = fitting
+                if len(fitting) < len(problems):
+                    self.skipped[(frames, fps)] = {reason: problems.count(reason) for reason in ("slower", "shorter")
+                                                   if reason in problems}
+        if not self.clips:
+            found = ", ".join(sorted({f"{n} frames at {clip_fps:g} fps" for n, clip_fps in lengths}))
+            raise ClipError(f"data.clips: no clip can give a window of data.frames {config.data.frames} at data.fps "
+                            f"{config.data.fps} without repeating frames (the clips hold {found}); lower "
+                            "data.frames or data.fps, or add longer clips")
+        self.shapes = sorted(self.clips)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -79,13 +104,22 @@ class ClipWindows(Dataset):
     def shape_at(self, step: int) -> tuple[int, float]:
         """The frame count and fps of every example of ``step``: a step's batch shares its shape and
         its RoPE positions, so every process runs the same model calls (FSDP needs that)."""
-        rng, data = step_rng(self.config.seed, step), self.config.data
-        return data.frames[int(rng.integers(len(data.frames)))], data.fps[int(rng.integers(len(data.fps)))]
+        return self.shapes[int(step_rng(self.config.seed, step).integers(len(self.shapes)))]
+
+    def summary(self) -> dict:
+        """What the clips give: per window shape ``"<frames>@<fps>"``, how many clips give it and how many
+        were skipped as slower than the fps or shorter than the window."""
+        return {"clips": len(self.paths),
+                "windows": {f"{frames}@{fps:g}": {"clips": len(self.clips.get((frames, fps), [])),
+                                                  **self.skipped.get((frames, fps), {})}
+                            for frames in self.config.data.frames for fps in self.config.data.fps}}
 
     def __getitem__(self, key: tuple[int, int]) -> dict:
         step, slot = key
-        index = clip_for(self.config.seed, step, slot, self.global_batch, len(self.paths))
-        example = self.example(index, *self.shape_at(step), example_rng(self.config.seed, step, slot, WINDOW))
+        shape = self.shape_at(step)
+        fitting = self.clips[shape]
+        index = fitting[clip_for(self.config.seed, step, slot, self.global_batch, len(fitting))]
+        example = self.example(index, *shape, example_rng(self.config.seed, step, slot, WINDOW))
         example["keys"] = torch.tensor(key)
         return example
 
@@ -97,7 +131,7 @@ class ClipWindows(Dataset):
         indices = window(clip.num_frames, clip.fps, frames, fps, rng)
         data = self.config.data
         rgb, depth, K = fit_window(clip.select(indices), data.height, data.width)
-        video = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        video = frames_to_video(rgb, "cpu", torch.float32)[0]  # as the pipeline turns frames into its input
         depth = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))
         depth_video, p_max = depth_codec.encode(depth)
         c2w = relative_to_first(torch.from_numpy(clip.c2w[indices]).double()).float()

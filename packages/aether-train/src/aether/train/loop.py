@@ -4,7 +4,8 @@ AdamW + OneCycle, gradient accumulation, bf16 autocast on GPU, optional activati
 checkpointing and EMA; per-step records (loss, per-task and per-term losses, learning rate,
 samples/s, tokens/s) go to ``<out>/log.jsonl`` and a progress bar; checkpoints every
 ``checkpoint_every`` steps, when ``max_minutes`` runs out, and at the end, after which the model
-folder ``<out>/model`` is exported. Resuming restores the exact state, so the resumed run's
+folder ``<out>/model`` is exported; ``<out>/data.json`` says which window shapes the clips give and
+how many clips each skipped. Resuming restores the exact state, so the resumed run's
 losses equal the uninterrupted run's.
 """
 
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from aether.core.atomic import sweep_temporaries, write_text
+from aether.core.atomic import sweep_temporaries, write_json, write_text
+from aether.core.progress import print_above_bars, progress_bar
 from aether.tasks.sampling import make_scheduler
 from aether.train import checkpoint as ckpt
 from aether.train.conditions import TaskDraw, TaskSampler
@@ -39,11 +41,13 @@ from aether.train.objective import Objective, model_inputs
 from aether.train.runlog import RunLog
 from aether.train.sampler import StepBatches
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
-CONFIG_FILE, LOG, MODEL_DIR = "config.yaml", "log.jsonl", "model"
+CONFIG_FILE, LOG, MODEL_DIR, DATA_SUMMARY = "config.yaml", "log.jsonl", "model", "data.json"
 EVAL_STEP = 2**40  # the key of the fixed evaluation examples: a step training never reaches
 TERMS = ("latent", "ms_ssim", "depth", "pointmap")
+# settings that say what the weights are, which no resume may change (the checkpoint would not fit, or mean
+# something else)
+ARCHITECTURE = ("model.init", "model.tiny", "model.video_codec", "model.vae_dir", "model.action_encoder")
 
 
 @dataclass
@@ -77,8 +81,7 @@ class _Trainer:
         self.codec = build_video_codec(config, where.device)
         self.tasks = TaskSampler(config.tasks)
         self.dataset = _dataset(config, self.global_batch)
-        self.objective = Objective(config.loss, self.scheduler, self.codec,
-                                   getattr(self.dataset.encoder, "layout", "strided"))
+        self.objective = Objective(config.loss, self.scheduler, self.codec, self.dataset.encoder)
         self.model = wrap_model(backbone, config.distributed, where)
         opt = config.optim
         self.optimizer = torch.optim.AdamW(backbone.parameters(), lr=opt.lr, betas=opt.betas, eps=opt.eps,
@@ -108,7 +111,8 @@ class _Trainer:
 
     def losses(self, batch: dict, draws: list[TaskDraw] | None = None) -> tuple[dict[str, torch.Tensor], list[str]]:
         inputs = model_inputs(batch, self.codec, self.tasks, self.config.seed,
-                              self.scheduler.config.num_train_timesteps, self.where.device, draws)
+                              self.scheduler.config.num_train_timesteps, self.where.device, draws,
+                              self.config.data.posterior)
         with self.autocast:
             terms = self.objective(self.model, inputs, batch)
         return terms, [d.task for d in inputs.draws]
@@ -179,6 +183,12 @@ def _summary(records: list[dict[str, Any]], step: int, steps: int) -> str:
             f"{mean([r['tokens_per_s'] for r in records]):.0f} tokens/s")
 
 
+def _skipped(summary: dict[str, Any]) -> str:
+    """The window shapes some clips cannot give, as ``17@24: 3 slower, 1 shorter; ...`` ('' if none)."""
+    return "; ".join(f"{shape}: " + ", ".join(f"{n} {reason}" for reason, n in counts.items() if reason != "clips")
+                     for shape, counts in summary["windows"].items() if len(counts) > 1)
+
+
 def _grouped(loader, size: int):
     """Consecutive groups of ``size`` micro-batches (one optimizer step each)."""
     group = []
@@ -222,6 +232,10 @@ def _check_folder(run_dir: Path, resume: bool) -> None:
 def _check_resume(found: ckpt.Checkpoint, config: TrainConfig, override: bool) -> None:
     """Refuse to continue a checkpoint under a config that trains something else, unless ``override``."""
     changes = config_changes(found.meta.get("config", {}), config.model_dump(mode="json"))
+    fixed = [change for change in changes if change.split(":")[0].startswith(ARCHITECTURE)]
+    if fixed and override:
+        raise ConfigError(f"--override-config cannot change what the weights are ({'; '.join(fixed)}); resume with "
+                          f"the checkpoint's {', '.join(ARCHITECTURE)}, or choose another out folder")
     if changes and not override:
         raise ConfigError(f"{config.out} was trained with another config ({'; '.join(changes)}); resume with its "
                           f"own config ({config.out / CONFIG_FILE}), pass --override-config to continue under the "
@@ -250,6 +264,11 @@ def _train(config: TrainConfig, where: Dist, resume: bool, stop_after: int | Non
     log = None
     if where.main:
         write_text(run_dir / CONFIG_FILE, dump_config(config))
+        summary = trainer.dataset.summary()
+        write_json(run_dir / DATA_SUMMARY, summary)
+        skipped = _skipped(summary)
+        if skipped and config.progress:
+            print_above_bars(f"data: skipped {skipped}, which would repeat frames (see {run_dir / DATA_SUMMARY})")
         log = RunLog(run_dir / LOG, start if resumed is not None else None)
     result = TrainResult(run_dir=run_dir, checkpoint=resumed, model_dir=None, steps_done=start, finished=False)
 
@@ -263,8 +282,8 @@ def _train(config: TrainConfig, where: Dist, resume: bool, stop_after: int | Non
         evaluate(0)
     tokens = config.micro_batch * config.grad_accum * where.world * config.tokens_per_frame
     began = time.perf_counter()
-    bar = tqdm(total=config.steps, initial=start, desc="train", unit="step",
-               disable=not (config.progress and where.main))
+    bar = progress_bar(total=config.steps, initial=start, desc="train", unit="step",
+                       disable=not (config.progress and where.main))
     step, stopped = start, False
     tick = time.perf_counter()
     for group in _grouped(trainer.loader(start), config.grad_accum):
@@ -278,7 +297,8 @@ def _train(config: TrainConfig, where: Dist, resume: bool, stop_after: int | Non
         if log:
             log.write(record)
         bar.update(1)
-        bar.set_postfix(loss=f"{record['loss']:.4f}", sps=f"{record['samples_per_s']:.1f}")
+        # refresh=False: the bar redraws on its own schedule, not once per step (a line per step in a log)
+        bar.set_postfix(loss=f"{record['loss']:.4f}", sps=f"{record['samples_per_s']:.1f}", refresh=False)
         step += 1
         if step % config.log_every == 0 and not bar.disable:
             bar.write(_summary(result.history[-config.log_every:], step, config.steps))

@@ -8,7 +8,6 @@ import torch
 from aether.core.backbone import AetherBackbone
 from aether.core.model_folder import ModelFolder, default_scheduler_config
 from aether.core.registry import default_registry
-from aether.tasks.sampling import load_scheduler_config
 from aether.train.config import ConfigError, TrainConfig
 
 
@@ -26,7 +25,7 @@ def scheduler_config(config: TrainConfig) -> dict:
     """The diffusers scheduler config: the model folder's, or CogVideoX-5b-I2V's for ``tiny``."""
     if config.model.init == "tiny":
         return default_scheduler_config()
-    return load_scheduler_config(ModelFolder(config.model.init).scheduler_dir)
+    return ModelFolder(config.model.init).scheduler_config()
 
 
 def vae_dir(config: TrainConfig) -> Path | None:

@@ -9,13 +9,7 @@ from aether.core.hookspecs import hookimpl
 from aether.core.specs import CommandSpec
 
 
-def _train(parser):
-    from aether.train.commands import train_command
-
-    return train_command(parser)
-
-
 @hookimpl
 def aether_cli_commands() -> list[CommandSpec]:
-    return [CommandSpec(name="train", build=_train,
+    return [CommandSpec(name="train", build="aether.train.commands:train_command",
                         summary="multi-task post-training (aether train CONFIG; cache; export)")]

@@ -17,12 +17,19 @@ import numpy as np
 from torch.utils.data import Sampler
 
 # independent random streams of one example
-WINDOW, CONDITION, DIFFUSION = 0, 1, 2
+WINDOW, CONDITION, DIFFUSION, POSTERIOR = 0, 1, 2, 3
 
 
 def example_rng(seed: int, step: int, slot: int, stream: int) -> np.random.Generator:
     """The generator of one example's ``stream`` (window, condition or diffusion draws)."""
     return np.random.default_rng([seed, step, slot, stream])
+
+
+def posterior_seeds(seed: int, step: int, slot: int) -> tuple[int, int]:
+    """Seeds of an example's two codec-posterior generators: its colour condition's (a pipeline pass with
+    this seed draws the same condition) and its targets'."""
+    rng = example_rng(seed, step, slot, POSTERIOR)
+    return int(rng.integers(2**62)), int(rng.integers(2**62))
 
 
 def step_rng(seed: int, step: int) -> np.random.Generator:

@@ -1,16 +1,11 @@
-"""The entry point's module: one hook implementation, nothing else."""
+"""The entry point's module: one hook implementation, nothing else (the encoder's module, which imports
+torch, is named by reference and imported only when the encoder is built)."""
 
 from aether.core.hookspecs import hookimpl
 from aether.core.specs import PluginSpec
 
 
-def _build(**options):
-    from aether_action_example.plucker import PluckerEncoder
-
-    return PluckerEncoder(**options)
-
-
 @hookimpl
 def aether_action_encoders():
     return [PluginSpec(name="plucker", summary="Plücker ray coordinates (example third-party plugin)",
-                       build=_build)]
+                       build="aether_action_example.plucker:PluckerEncoder")]

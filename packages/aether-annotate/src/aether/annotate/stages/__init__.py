@@ -2,5 +2,5 @@
 ``masking.labels`` / ``masking.motion``, ``slicing.flow``, ``coarse.pnp``, ``refine.bundle``.
 
 Stage objects are callables: masking ``(clip) -> (mask (F, H, W) bool, info)``; slicing
-``(frames) -> SlicePlan``; coarse ``(frames, K or None) -> Cameras``; refine
+``(frames) -> SlicePlan``; coarse ``(frames, K or None, prior K or None) -> Cameras``; refine
 ``(frames, cameras, fix_intrinsics) -> Cameras`` (types in :mod:`aether.annotate.stages.base`)."""

@@ -73,6 +73,15 @@ class Frames:
             self._tracks = track_points(self.rgb, usable, self.max_tracks)
         return self._tracks
 
+    def downscaled(self, max_width: int) -> "Frames":
+        """These frames halved (``cv2.pyrDown``; depth and masks subsampled alike) until at most ``max_width``
+        wide; a new keypoint cache."""
+        rgb, depth, static = self.rgb, self.depth, self.static
+        while rgb.shape[2] > max_width:
+            rgb = np.stack([cv2.pyrDown(f) for f in rgb])
+            depth, static = depth[:, ::2, ::2], static[:, ::2, ::2]
+        return Frames(rgb, depth, static, self.index, self.max_features, self.max_tracks, self.edge_margin)
+
     def select(self, positions: np.ndarray | list[int]) -> "Frames":
         """The frames at ``positions`` of this set, keeping the keypoints already computed."""
         positions = np.asarray(positions, np.int64)
@@ -98,10 +107,12 @@ class Cameras:
     """Cameras of one slice: ``K (3, 3)`` shared by its frames, pixels with integer pixel centres;
     ``c2w (N, 4, 4)`` OpenCV axes, world = the first frame (``c2w[0]`` is the identity), metres of the
     depth. ``registered`` counts the leading frames that got a pose (the rest are to be dropped, for
-    ``reason``); ``info`` holds residuals and counts for the report."""
+    ``reason``); ``info`` holds residuals and counts for the report. ``intrinsics_fixed``: K is not to be
+    refined (given, or standing in for intrinsics the frames cannot reveal)."""
 
     K: np.ndarray
     c2w: np.ndarray
     registered: int
     reason: str | None = None
     info: dict = field(default_factory=dict)
+    intrinsics_fixed: bool = False

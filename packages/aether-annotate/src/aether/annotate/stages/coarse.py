@@ -9,14 +9,14 @@ from pydantic import Field
 
 from aether.annotate.stages.base import Cameras, Frames, StageOptions
 from aether.annotate.stages.features import lift, sample_depth, to_world
-from aether.annotate.stages.intrinsics import estimate_intrinsics
+from aether.annotate.stages.intrinsics import IntrinsicsOptions, estimate_intrinsics
 
 
 class PnPOptions(StageOptions):
     window: int = Field(3, ge=1, le=20, description="previous frames whose tracked points feed each frame's PnP")
     ransac_px: float = Field(2.0, gt=0, description="RANSAC inlier threshold in pixels")
     min_inliers: int = Field(15, ge=6, description="fewer PnP inliers end the slice at that frame")
-    intrinsic_pairs: int = Field(8, ge=1, le=64, description="frame pairs used to estimate unknown intrinsics")
+    intrinsics: IntrinsicsOptions = Field(default_factory=IntrinsicsOptions, description="fit of unknown intrinsics")
 
 
 class PnPCoarse:
@@ -28,12 +28,15 @@ class PnPCoarse:
     def __init__(self, **options) -> None:
         self.options = PnPOptions(**options)
 
-    def __call__(self, frames: Frames, K: np.ndarray | None = None) -> Cameras:
-        """Cameras of ``frames``; ``K (3, 3)`` when known."""
+    def __call__(self, frames: Frames, K: np.ndarray | None = None, prior: np.ndarray | None = None) -> Cameras:
+        """Cameras of ``frames``; ``K (3, 3)`` when known; ``prior (3, 3)`` stands in for intrinsics the
+        frames cannot reveal (the cameras then say ``intrinsics_fixed``)."""
         o = self.options
         info: dict = {}
+        fixed = K is not None
         if K is None:
-            K, info["intrinsics"] = estimate_intrinsics(frames, o.intrinsic_pairs)
+            K, info["intrinsics"], observable = estimate_intrinsics(frames, o.intrinsics, prior)
+            fixed = not observable
         tracks = frames.tracks()
         c2w = np.tile(np.eye(4), (len(frames), 1, 1))
         inliers, errors = [], []
@@ -52,7 +55,7 @@ class PnPCoarse:
             count = 0 if chosen is None else len(chosen)
             if not found or count < o.min_inliers:
                 return Cameras(K, c2w[:k], k, f"frame {k}: PnP found {count} inliers (< {o.min_inliers})",
-                               {**info, "pnp_inliers": inliers, "pnp_error_px": errors})
+                               {**info, "pnp_inliers": inliers, "pnp_error_px": errors}, fixed)
             chosen = chosen.ravel()
             rvec, tvec = cv2.solvePnPRefineLM(world[chosen], pixels[chosen], K, None, rvec, tvec)
             rot = cv2.Rodrigues(rvec)[0]
@@ -60,4 +63,4 @@ class PnPCoarse:
             projected = cv2.projectPoints(world[chosen], rvec, tvec, K, None)[0].reshape(-1, 2)
             inliers.append(count)
             errors.append(round(float(np.median(np.linalg.norm(projected - pixels[chosen], axis=1))), 4))
-        return Cameras(K, c2w, len(frames), None, {**info, "pnp_inliers": inliers, "pnp_error_px": errors})
+        return Cameras(K, c2w, len(frames), None, {**info, "pnp_inliers": inliers, "pnp_error_px": errors}, fixed)

@@ -58,6 +58,8 @@ def match(a: Keypoints, b: Keypoints, ratio: float = 0.8) -> np.ndarray:
 def sample_depth(depth: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """Bilinear depth ``(N,)`` of ``depth (H, W)`` at pixel positions ``xy (N, 2)`` (0 outside the image)."""
     pts = xy.astype(np.float32).reshape(-1, 1, 2)
+    if not len(pts):  # cv2.remap rejects an empty map
+        return np.zeros(0)
     return cv2.remap(depth, pts[..., 0], pts[..., 1], cv2.INTER_LINEAR, borderValue=0)[:, 0].astype(np.float64)
 
 

@@ -27,9 +27,11 @@ class MotionMaskOptions(StageOptions):
 
 
 class LabelMaskOptions(MotionMaskOptions):
+    """The motion options too, with the same defaults: a clip without labels is masked exactly as
+    ``masking.motion`` masks it."""
+
     dynamic_classes: list[str] | None = Field(None, description="class names that may move; None: the clip's "
                                                                 "meta dynamic_classes, else a default list")
-    dilate: int = Field(2, ge=0, le=50)
 
 
 def _grow(mask: np.ndarray, pixels: int) -> np.ndarray:

@@ -27,6 +27,9 @@ class FlowSlicingOptions(StageOptions):
     min_match_ratio: float = Field(0.05, ge=0, le=1, description="SIFT matches over keypoints of the pair "
                                                                  "below which the clip is cut")
     min_frames: int = Field(3, ge=2, description="shorter slices are discarded")
+    max_width: int = Field(192, ge=16, description="SIFT and flow run on frames halved until at most this wide: "
+                                                   "they judge continuity, not geometry, and each halving "
+                                                   "makes them 4x cheaper (keypoints are counted there too)")
 
 
 def _frame_reason(o: FlowSlicingOptions, bright: float, texture: float, keypoints: int, dynamic: float) -> str | None:
@@ -50,13 +53,14 @@ class FlowSlicing:
     def __init__(self, **options) -> None:
         self.options = FlowSlicingOptions(**options)
 
-    def _pair_reason(self, frames: Frames, a: int, b: int) -> tuple[str | None, dict]:
+    def _pair_reason(self, frames: Frames, a: int, b: int, full_width: int) -> tuple[str | None, dict]:
         o = self.options
         ka, kb = frames.keypoints(a), frames.keypoints(b)
         matched = len(match(ka, kb)) / max(min(len(ka), len(kb)), 1)
         forward = dense_flow(frames.rgb[a], frames.rgb[b])
         backward = dense_flow(frames.rgb[b], frames.rgb[a])
         h, w = frames.shape
+        fb_px = o.fb_px * w / full_width  # the option is in pixels of the full frames
         v, u = np.mgrid[0:h, 0:w].astype(np.float32)
         tu, tv = u + forward[..., 0], v + forward[..., 1]
         back = cv2.remap(backward, tu, tv, cv2.INTER_LINEAR)
@@ -65,7 +69,7 @@ class FlowSlicing:
         static = frames.static[a] & inside
         magnitude = np.linalg.norm(forward, axis=-1)
         flow = float(np.median(magnitude[static]) / w) if static.any() else 0.0
-        fb = float(((error > o.fb_px + 0.05 * magnitude) & static).sum() / max(static.sum(), 1))
+        fb = float(((error > fb_px + 0.05 * magnitude) & static).sum() / max(static.sum(), 1))
         stats = {"match_ratio": round(matched, 4), "flow": round(flow, 4), "fb_ratio": round(fb, 4)}
         if matched < o.min_match_ratio:
             return f"few SIFT matches ({100 * matched:.0f} % of keypoints < {100 * o.min_match_ratio:.0f} %)", stats
@@ -83,6 +87,7 @@ class FlowSlicing:
         bright = gray.reshape(len(frames), -1).mean(1)
         texture = np.array([np.abs(cv2.Laplacian(g, cv2.CV_32F)).mean() for g in gray])
         dynamic = 1.0 - frames.static.reshape(len(frames), -1).mean(1)
+        small = frames.downscaled(o.max_width)
         stats: dict[str, list] = {"brightness": bright.round(2).tolist(), "texture": texture.round(3).tolist(),
                                   "dynamic": dynamic.round(4).tolist(), "keypoints": [],
                                   "match_ratio": [], "flow": [], "fb_ratio": []}
@@ -90,7 +95,7 @@ class FlowSlicing:
         for i in range(len(frames)):
             # Keypoints are only worth computing on frames that pass the cheap tests.
             cheap = _frame_reason(o, bright[i], texture[i], o.min_keypoints, dynamic[i])
-            count = 0 if cheap else len(frames.keypoints(i))
+            count = 0 if cheap else len(small.keypoints(i))
             stats["keypoints"].append(count)
             reason = cheap or _frame_reason(o, bright[i], texture[i], count, dynamic[i])
             if reason:
@@ -102,7 +107,7 @@ class FlowSlicing:
                 current = []
                 continue
             if current:
-                reason, pair = self._pair_reason(frames, current[-1], i)
+                reason, pair = self._pair_reason(small, current[-1], i, frames.shape[1])
                 for key, value in pair.items():
                     stats[key].append(value)
                 if reason:

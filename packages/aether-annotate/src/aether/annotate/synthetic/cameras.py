@@ -12,12 +12,13 @@ from aether.annotate.synthetic.config import RenderConfig
 
 
 def intrinsics(render: RenderConfig, rng: np.random.Generator) -> np.ndarray:
-    """Pixel intrinsics ``(3, 3)``: square pixels, integer pixel centres (SPEC §4), jittered principal point."""
+    """Pixel intrinsics ``(3, 3)``: integer pixel centres (SPEC §4), jittered principal point, fy = fx times the
+    render's ``pixel_aspect``."""
     fov = render.fov_deg if render.fov_deg is not None else rng.uniform(50.0, 80.0)
     focal = 0.5 * render.width / np.tan(np.radians(fov) / 2)
     jitter = rng.uniform(-1, 1, 2) * render.principal_jitter * np.array([render.width, render.height])
     cx, cy = (render.width - 1) / 2 + jitter[0], (render.height - 1) / 2 + jitter[1]
-    return np.array([[focal, 0, cx], [0, focal, cy], [0, 0, 1]], np.float64)
+    return np.array([[focal, 0, cx], [0, focal * render.pixel_aspect, cy], [0, 0, 1]], np.float64)
 
 
 def rotation(yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> np.ndarray:
@@ -41,10 +42,11 @@ def _smoothstep(s: np.ndarray) -> np.ndarray:
 
 
 def trajectory(motion: str, frames: int, fps: float, rng: np.random.Generator, scale: float = 1.0,
-               speed: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+               speed: float = 1.0, rotation_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
     """Camera-to-world poses ``(F, 4, 4)`` of one ``motion`` kind starting near the world origin, and the
     orbit target ``(3,)`` (None for other motions). ``speed`` is the forward speed scale in m/s,
-    ``scale`` multiplies every translation and rotation amplitude."""
+    ``scale`` multiplies every translation and rotation amplitude, ``rotation_scale`` the angles turned from
+    the first orientation (0: pure translation; the path and the random draws stay the same)."""
     tau = np.arange(frames) / fps
     s = np.linspace(0.0, 1.0, frames) if frames > 1 else np.zeros(1)
     yaw0 = rng.uniform(-np.pi, np.pi) if motion == "orbit" else rng.uniform(-0.35, 0.35)
@@ -76,6 +78,7 @@ def trajectory(motion: str, frames: int, fps: float, rng: np.random.Generator, s
         pos += sway[:, None] * np.stack([np.cos(heading), np.zeros_like(heading), -np.sin(heading)], -1)
         pos[:, 1] += _wave(rng, tau, 0.1 * scale)
     roll = _wave(rng, tau, (4 if motion == "mixed" else 1.5) * deg)
+    yaw, pitch, roll = (a[0] + rotation_scale * (a - a[0]) for a in (yaw, pitch, roll))
     c2w = np.tile(np.eye(4), (frames, 1, 1))
     c2w[:, :3, :3] = rotation(yaw, pitch, roll)
     c2w[:, :3, 3] = pos

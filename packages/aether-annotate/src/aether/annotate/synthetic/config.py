@@ -40,6 +40,8 @@ class SceneConfig(BaseModel):
     texture_scale: float = Field(1.0, gt=0.0, le=10.0, description="multiplies every pattern's size")
     lighting: Lighting = "normal"
     motion_scale: float = Field(1.0, ge=0.0, le=5.0, description="multiplies camera speed and rotation")
+    rotation_scale: float = Field(1.0, ge=0.0, le=5.0, description="multiplies how far the camera turns from its "
+                                                                   "first orientation; 0: it only translates")
 
 
 class RenderConfig(BaseModel):
@@ -53,5 +55,7 @@ class RenderConfig(BaseModel):
     fps: float = Field(12.0, gt=0.0, le=240.0)
     fov_deg: float | None = Field(None, gt=10.0, lt=150.0,
                                   description="horizontal field of view; None draws one in [50, 80] per seed")
+    pixel_aspect: float = Field(1.0, gt=0.2, lt=5.0, description="fy / fx: a video resized to another aspect "
+                                                                  "ratio has non-square pixels")
     principal_jitter: float = Field(0.02, ge=0.0, le=0.2,
                                     description="random principal-point offset as a fraction of the image size")

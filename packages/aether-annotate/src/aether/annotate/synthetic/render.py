@@ -97,7 +97,8 @@ def render_clip(scene: SceneConfig | int = 0, render: RenderConfig | None = None
     render = render or RenderConfig()
     rng = np.random.default_rng(scene.seed)
     K = intrinsics(render, rng)
-    c2w, target = trajectory(scene.motion, render.frames, render.fps, rng, scene.motion_scale, _SPEED[scene.kind])
+    c2w, target = trajectory(scene.motion, render.frames, render.fps, rng, scene.motion_scale, _SPEED[scene.kind],
+                             scene.rotation_scale)
     layout = BUILDERS[scene.kind](scene, rng, c2w, render.fps, target)
     rays = pixel_rays(K, render.height, render.width)
     exposure = EXPOSURE[scene.lighting]

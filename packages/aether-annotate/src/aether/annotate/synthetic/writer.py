@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from aether.annotate.synthetic.config import MOTION_KINDS, SCENE_KINDS, RenderConfig, SceneConfig
 from aether.annotate.synthetic.render import render_clip
 from aether.core.clip import save_clip
+from aether.core.progress import progress_bar
 
 
 def scene_for(seed: int, kind: str | None = None, motion: str | None = None, **options) -> SceneConfig:
@@ -33,6 +33,6 @@ def write_clips(out: str | os.PathLike, clips: int, seed: int = 0, render: Rende
     kept, so an interrupted run resumes. ``options`` go to :class:`SceneConfig`. Returns every path."""
     paths = [clip_path(out, i) for i in range(clips)]
     todo = [i for i, path in enumerate(paths) if not path.exists()]
-    for i in tqdm(todo, desc="synth", unit="clip", disable=not progress):
+    for i in progress_bar(todo, desc="synth", unit="clip", disable=not progress):
         save_clip(render_clip(scene_for(seed + i, kind, motion, **options), render), paths[i])
     return paths

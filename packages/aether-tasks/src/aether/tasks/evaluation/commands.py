@@ -7,8 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
+from aether.core.cli_help import examples
 from aether.core.errors import ClipError
 
 
@@ -19,32 +18,24 @@ def _existing(path: str | Path, what: str) -> Path:
     return path
 
 
-def load_depth(path: str | Path) -> np.ndarray:
-    """Depth ``(F, H, W)`` or ``(H, W)`` from a ``.npy`` file or any clip :func:`load_clip` reads."""
-    path = _existing(path, "a .npy depth array or a clip with depth")
-    if path.suffix == ".npy":
-        return np.load(path)
-    from aether.core.clip import load_clip
-
-    clip = load_clip(path)
-    clip.require("depth", where=str(path))
-    return clip.depth
-
-
 def _evaluate_depth(args: argparse.Namespace) -> dict[str, Any]:
+    from aether.tasks.evaluation.depth_files import read_depth
     from aether.tasks.evaluation.metrics import depth_metrics
 
-    return depth_metrics(load_depth(args.pred), load_depth(args.gt), align=args.align,
-                         max_depth=args.max_depth)
+    return depth_metrics(read_depth(args.pred, args.png_scale), read_depth(args.gt, args.png_scale),
+                         align=args.align, max_depth=args.max_depth, resize=args.resize)
 
 
 def _evaluate_pose(args: argparse.Namespace) -> dict[str, Any]:
-    from aether.codecs.cameras import read_tum
+    from aether.tasks.evaluation.association import pair_poses
     from aether.tasks.evaluation.metrics import pose_metrics
+    from aether.tasks.evaluation.trajectory_files import read_trajectory
 
-    _, est = read_tum(_existing(args.pred, "a TUM trajectory file"))
-    _, gt = read_tum(_existing(args.gt, "a TUM trajectory file"))
-    return pose_metrics(est, gt)
+    est, gt = read_trajectory(args.pred), read_trajectory(args.gt)
+    match, i_est, i_gt = pair_poses(est, gt, args.match, args.max_diff, args.offset)
+    metrics = pose_metrics(est.c2w[i_est], gt.c2w[i_gt], align=args.align, delta=args.delta)
+    return {"match": match, "pairs": len(i_est), "estimated_poses": len(est.c2w),
+            "ground_truth_poses": len(gt.c2w), "align": args.align, "delta": args.delta, **metrics}
 
 
 def _evaluate_video(args: argparse.Namespace) -> dict[str, Any]:
@@ -76,17 +67,58 @@ def _add_common(parser: argparse.ArgumentParser, evaluate: Callable[[argparse.Na
 def eval_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     """Add the ``eval`` subcommands to ``parser``; return the runner."""
     sub = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
-    depth = sub.add_parser("depth", help="video depth: Abs Rel, Sq Rel, RMSE, log RMSE, delta < 1.25^k")
-    _add_common(depth, _evaluate_depth, "predicted depth (.npy (F, H, W) or a clip)",
-                "ground-truth depth (.npy or a clip with depth; 0 = invalid)")
-    depth.add_argument("--align", choices=("scale", "scale-shift", "none"), default="scale",
-                       help="per-sequence alignment: median scale (default), least-squares scale & "
-                            "shift, or none")
+    from aether.tasks.evaluation.depth_alignment import DEPTH_ALIGNMENTS
+    from aether.tasks.evaluation.metrics import RESIZES
+    from aether.codecs.align_modes import ALIGN_MODES
+
+    parser.epilog = examples("aether eval depth out/result_depth.npy gt/depth/", "aether eval pose out/ gt.txt",
+                             "aether eval video out/result.mp4 gt.mp4")
+    depth = sub.add_parser(
+        "depth", help="video depth: Abs Rel, Sq Rel, RMSE, log RMSE, delta < 1.25^k",
+        description="score a predicted depth video against ground truth: Abs Rel, Sq Rel, RMSE, log RMSE and "
+                    "delta < 1.25^k over the valid pixels of every frame, after a per-sequence alignment",
+        epilog=examples("aether eval depth out/ sintel/alley_1/depth/ --max-depth 70",
+                        "aether eval depth pred.npy gt/ --png-scale 5000 --align median --out depth.json"))
+    depth_formats = ("Sintel .dpt, 16-bit .png, .npy (F, H, W), .npz, a folder of per-frame files, an aether "
+                     "output folder or a clip")
+    _add_common(depth, _evaluate_depth, f"predicted depth: {depth_formats}",
+                f"ground-truth depth (0 = invalid): {depth_formats}")
+    depth.add_argument("--align", choices=DEPTH_ALIGNMENTS, default="l1-scale-shift",
+                       help="per-sequence alignment: the release's L1 scale & shift by Adam (default), its IRLS "
+                            "L1 scale, least-squares scale & shift, median scale, or none (metric)")
     depth.add_argument("--max-depth", type=float, default=None,
-                       help="ignore ground truth at or beyond this depth (CUT3R: 70 for Sintel and Bonn)")
-    pose = sub.add_parser("pose", help="camera pose: ATE, RPE translation, RPE rotation after Sim(3)")
-    _add_common(pose, _evaluate_pose, "estimated TUM trajectory", "ground-truth TUM trajectory")
-    video = sub.add_parser("video", help="generated video: PSNR, SSIM, MS-SSIM, LPIPS")
+                       help="ignore ground truth at or beyond this depth and clip the aligned prediction "
+                            "there (the protocol: 70 for Sintel and Bonn, none for KITTI)")
+    depth.add_argument("--resize", choices=RESIZES, default="bicubic",
+                       help="how a prediction of another size is resized to the ground truth's (default: "
+                            "bicubic, as the protocol)")
+    depth.add_argument("--png-scale", type=float, default=None, metavar="DIVISOR",
+                       help="depth = 16-bit PNG value / DIVISOR: 5000 (Bonn, TUM), 256 (KITTI), 1000 (ScanNet)")
+    pose = sub.add_parser(
+        "pose", help="camera pose: ATE and RPE (translation, rotation) as evo computes them",
+        description="score an estimated camera trajectory against ground truth: ATE and RPE (translation, "
+                    "rotation) after pairing the poses and aligning the estimate, as evo_ape / evo_rpe compute them",
+        epilog=examples("aether eval pose out/ groundtruth.txt",
+                        "aether eval pose est.txt gt.txt --align se3 --delta 10",
+                        "aether eval pose est.npy gt.npy --match index --out pose.json"))
+    pose_formats = ("TUM, KITTI (12 numbers a line), ScanNet (16 a line, or a folder of per-frame 4x4 files), "
+                    ".npy (N, 4, 4) c2w, or an aether output folder")
+    _add_common(pose, _evaluate_pose, f"estimated trajectory: {pose_formats}", f"ground truth: {pose_formats}")
+    pose.add_argument("--align", choices=ALIGN_MODES, default="sim3",
+                      help="alignment onto the ground truth: sim3 (evo -as, default), se3 (-a), scale (-s), none")
+    pose.add_argument("--delta", type=int, default=1, help="RPE over pose pairs this many frames apart (default 1)")
+    pose.add_argument("--match", choices=("auto", "time", "index"), default="auto",
+                      help="pair poses by nearest timestamp (evo's association) or by index; auto: by time when "
+                           "both files have timestamps (TUM)")
+    pose.add_argument("--max-diff", type=float, default=0.01,
+                      help="largest timestamp difference of a matched pair, seconds (evo's --t_max_diff)")
+    pose.add_argument("--offset", type=float, default=0.0,
+                      help="seconds added to the estimate's timestamps before matching (evo's --t_offset)")
+    video = sub.add_parser(
+        "video", help="generated video: PSNR, SSIM, MS-SSIM, LPIPS",
+        description="score a generated video against the real one frame by frame: PSNR, SSIM, MS-SSIM and "
+                    "LPIPS (when the lpips package is installed), averaged over frames",
+        epilog=examples("aether eval video out/result.mp4 gt.mp4 --out video.json"))
     _add_common(video, _evaluate_video, "predicted mp4", "ground-truth mp4")
 
     def run(args: argparse.Namespace) -> int:

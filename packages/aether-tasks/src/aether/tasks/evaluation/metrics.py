@@ -1,10 +1,11 @@
-"""Evaluation metrics (SPEC §7): video depth and camera pose as in CUT3R / MonST3R, and
+"""Evaluation metrics (SPEC §7, §9): video depth and camera pose as in CUT3R / MonST3R, and
 generated-video quality (PSNR, SSIM, MS-SSIM, LPIPS when available locally).
 
-Depth follows the MonST3R / CUT3R evaluation code: valid pixels have ``0 < gt < max_depth``;
-one alignment per sequence (all frames together): ``"scale"`` = median(gt) / median(pred),
-``"scale-shift"`` = least-squares scale and shift, ``"none"`` = metric depth; the aligned
-prediction is clamped at 1e-5 before the log metrics.
+Depth follows the release's evaluation (CUT3R's code): the prediction is resized to the ground
+truth's size (bicubic by default); valid pixels have ``0 < gt < max_depth``; one alignment per
+sequence, all frames together (:mod:`.depth_alignment`); the aligned prediction is clipped at
+``max_depth``; Abs Rel, Sq Rel and RMSE use it as is, log RMSE and the δ thresholds after clamping
+it at 1e-5.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from typing import Literal
 
 import numpy as np
 
-from aether.core.errors import AetherError
+from aether.tasks.evaluation.depth_alignment import DEPTH_ALIGNMENTS, DepthAlignment, fit_depth_alignment
+from aether.tasks.evaluation.errors import MetricInputError
+from aether.codecs.align_modes import AlignMode as PoseAlignment
 
-DepthAlignment = Literal["none", "scale", "scale-shift"]
-DEPTH_ALIGNMENTS = ("none", "scale", "scale-shift")
+Resize = Literal["bicubic", "bilinear", "nearest"]
+RESIZES = ("bicubic", "bilinear", "nearest")
 MS_SSIM_MIN_SIDE = 161  # pytorch-msssim's 5-scale pyramid with an 11-px window needs > (11 - 1) * 2**4
 
-
-class MetricInputError(AetherError, ValueError):
-    """Predictions and ground truth that cannot be compared (shapes, counts, values)."""
+__all__ = ["DEPTH_ALIGNMENTS", "RESIZES", "DepthAlignment", "MetricInputError", "depth_metrics", "pose_metrics",
+           "video_metrics"]
 
 
 def _as_frames(depth: np.ndarray, label: str) -> np.ndarray:
@@ -34,32 +36,32 @@ def _as_frames(depth: np.ndarray, label: str) -> np.ndarray:
     return depth
 
 
-def _resize_like(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of every frame of ``pred (F, h, w)`` to ``shape`` (as the protocols do)."""
+def _resize_like(pred: np.ndarray, shape: tuple[int, int], method: Resize) -> np.ndarray:
+    """Every frame of ``pred (F, h, w)`` resized to ``shape`` by cv2 (the release: bicubic)."""
     import cv2
 
     if pred.shape[1:] == shape:
         return pred
-    return np.stack([cv2.resize(f, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) for f in pred])
+    if method not in RESIZES:
+        raise MetricInputError(f"unknown resize {method!r}; choose one of: {', '.join(RESIZES)}")
+    flag = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}[method]
+    return np.stack([cv2.resize(f, (shape[1], shape[0]), interpolation=flag) for f in pred])
 
 
-def align_depth(pred: np.ndarray, gt: np.ndarray, mode: DepthAlignment) -> tuple[float, float]:
-    """Scale and shift mapping valid ``pred`` values ``(N,)`` onto ``gt`` ``(N,)``."""
-    if mode == "none":
-        return 1.0, 0.0
-    if mode == "scale":
-        return float(np.median(gt) / np.median(pred)), 0.0
-    if mode == "scale-shift":
-        design = np.stack([pred, np.ones_like(pred)], axis=1)
-        (scale, shift), *_ = np.linalg.lstsq(design, gt, rcond=None)
-        return float(scale), float(shift)
-    raise MetricInputError(f"unknown depth alignment {mode!r}; choose one of: {', '.join(DEPTH_ALIGNMENTS)}")
+def _check_prediction(pred: np.ndarray) -> None:
+    """Depth is finite and >= 0 (0 = no prediction): a negated or NaN-filled map is an error, not a
+    score (a negative scale would otherwise turn a negated prediction into a perfect one)."""
+    if not np.isfinite(pred).all():
+        raise MetricInputError("predicted depth holds non-finite values; replace them with 0 or drop the frames")
+    if (pred < 0).any():
+        raise MetricInputError(f"predicted depth holds negative values (min {pred.min():.4g}); pass depth, "
+                               "not a negated or signed map")
 
 
-def depth_metrics(pred: np.ndarray, gt: np.ndarray, align: DepthAlignment = "scale",
-                  max_depth: float | None = None) -> dict[str, float]:
-    """Depth errors of one sequence. ``pred``, ``gt``: ``(F, H, W)`` or ``(H, W)`` metres (gt 0 =
-    invalid); ``pred`` is resized bilinearly to gt's size if they differ.
+def depth_metrics(pred: np.ndarray, gt: np.ndarray, align: DepthAlignment = "l1-scale-shift",
+                  max_depth: float | None = None, resize: Resize = "bicubic") -> dict[str, float]:
+    """Depth errors of one sequence. ``pred``, ``gt``: ``(F, H, W)`` or ``(H, W)`` (gt 0 = invalid);
+    ``pred`` is resized to gt's size by ``resize`` if they differ.
 
     Returns ``abs_rel, sq_rel, rmse, log_rmse, delta_1, delta_2, delta_3`` (fractions), the
     ``scale`` / ``shift`` applied, and ``valid_pixels``.
@@ -68,25 +70,33 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray, align: DepthAlignment = "sca
     if len(pred) != len(gt):
         raise MetricInputError(f"predicted depth has {len(pred)} frames but ground truth has {len(gt)}; "
                                "pass the same frames")
-    if not np.isfinite(pred).all():
-        raise MetricInputError("predicted depth holds non-finite values; replace them with 0 or drop "
-                               "the frames")
-    pred = _resize_like(pred, gt.shape[1:])
+    _check_prediction(pred)
+    pred = _resize_like(pred, gt.shape[1:], resize)
     valid = np.isfinite(gt) & (gt > 0)
     if max_depth is not None:
         valid &= gt < max_depth
     if not valid.any():
         raise MetricInputError("ground-truth depth has no valid pixels (0 < depth < max depth); check the "
-                               "file and --max-depth")
+                               "file, --png-scale and --max-depth")
     p, g = pred[valid], gt[valid]
-    scale, shift = align_depth(p, g, align)
-    p = np.maximum(p * scale + shift, 1e-5)
-    ratio = np.maximum(p / g, g / p)
+    if not (p > 0).any():
+        raise MetricInputError("predicted depth is 0 (invalid) wherever the ground truth is valid; nothing to "
+                               "evaluate")
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero median / mean: inf or NaN, rejected next
+        scale, shift = fit_depth_alignment(p, g, align)
+    if not (np.isfinite(scale) and scale > 0 and np.isfinite(shift)):
+        raise MetricInputError(f"the {align} alignment gave scale {scale:.4g}, shift {shift:.4g}; a scale must "
+                               "be finite and positive (is the prediction mostly 0, or disparity?)")
+    p = p * scale + shift
+    if max_depth is not None:
+        p = np.minimum(p, max_depth)
+    clamped = np.maximum(p, 1e-5)  # keeps the logs and ratios finite
+    ratio = np.maximum(clamped / g, g / clamped)
     return {
         "abs_rel": float(np.mean(np.abs(p - g) / g)),
         "sq_rel": float(np.mean((p - g) ** 2 / g)),
         "rmse": float(np.sqrt(np.mean((p - g) ** 2))),
-        "log_rmse": float(np.sqrt(np.mean((np.log(p) - np.log(g)) ** 2))),
+        "log_rmse": float(np.sqrt(np.mean((np.log(clamped) - np.log(g)) ** 2))),
         "delta_1": float(np.mean(ratio < 1.25)),
         "delta_2": float(np.mean(ratio < 1.25 ** 2)),
         "delta_3": float(np.mean(ratio < 1.25 ** 3)),
@@ -96,9 +106,16 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray, align: DepthAlignment = "sca
     }
 
 
-def pose_metrics(c2w_est: np.ndarray, c2w_gt: np.ndarray) -> dict[str, float]:
-    """ATE, RPE translation and RPE rotation (degrees, consecutive frames) after Sim(3) Umeyama
-    alignment; ``(F, 4, 4)`` camera-to-world each. Delegates to :mod:`aether.codecs.trajectory`."""
+def pose_metrics(c2w_est: np.ndarray, c2w_gt: np.ndarray, align: PoseAlignment = "sim3",
+                 delta: int = 1) -> dict[str, float]:
+    """ATE (APE of positions), RPE translation and RPE rotation (degrees) over pose pairs ``delta``
+    frames apart, after ``align`` (evo's APE / RPE, :mod:`aether.codecs.trajectory`); ``(F, 4, 4)`` c2w each,
+    already paired frame by frame.
+
+    Keys ``ate``, ``rpe_trans``, ``rpe_rot_deg`` are the RMSEs (the protocol's figures); each also
+    has ``_mean``, ``_median`` and ``_max``.
+    """
+    from aether.codecs.trajectory import pose_metrics as trajectory_metrics
     from aether.core.clip import check_c2w
 
     est, gt = np.asarray(c2w_est, np.float64), np.asarray(c2w_gt, np.float64)
@@ -111,9 +128,9 @@ def pose_metrics(c2w_est: np.ndarray, c2w_gt: np.ndarray) -> dict[str, float]:
                                "trajectories must have one pose per frame each")
     if len(est) < 3:
         raise MetricInputError(f"pose metrics need at least 3 poses for a Sim(3) alignment; got {len(est)}")
-    from aether.codecs.trajectory import pose_metrics as codec_pose_metrics
-
-    return {name: float(value) for name, value in codec_pose_metrics(est, gt).items()}
+    if int(delta) != delta or not 1 <= delta < len(est):
+        raise MetricInputError(f"--delta must be a whole number of frames from 1 to {len(est) - 1}; got {delta}")
+    return trajectory_metrics(est, gt, align, int(delta))
 
 
 def _check_videos(pred: np.ndarray, gt: np.ndarray) -> None:

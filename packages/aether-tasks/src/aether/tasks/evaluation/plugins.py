@@ -6,13 +6,10 @@ from aether.core.hookspecs import hookimpl
 from aether.core.specs import CommandSpec
 
 
-def _build_eval(parser):
-    from aether.tasks.evaluation.commands import eval_command
-
-    return eval_command(parser)
-
-
 @hookimpl
 def aether_cli_commands() -> list[CommandSpec]:
     return [CommandSpec(name="eval", summary="compare predicted depth, poses or video with ground truth",
-                        build=_build_eval)]
+                        build="aether.tasks.evaluation.commands:eval_command"),
+            CommandSpec(name="benchmark", summary="the paper's video-depth or camera-pose table: run the model on "
+                        "the datasets (resumable, shardable) and score it and other methods",
+                        build="aether.tasks.evaluation.benchmark_command:benchmark_command")]

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+import torch
 from aether.codecs.cameras import relative_to_first
+from aether.codecs.depth import max_disparity
 from aether.core.clip import Clip
-from aether.tasks.evaluation.metrics import depth_metrics, pose_metrics, video_metrics
+from aether.tasks.evaluation import scoring
+from aether.tasks.evaluation.metrics import video_metrics
 from aether.tasks.result import TaskResult
 
 # metric -> True when higher is better
@@ -23,46 +26,17 @@ TASK_METRICS = {"reconstruction": ("abs_rel", "delta_1", "ate", "rpe_trans", "rp
                 "prediction": ("psnr", "ssim"), "planning": ("psnr", "ssim")}
 
 
-def clip_p_max(clip: Clip) -> float:
-    """The clip's largest disparity ``1 / min depth`` over valid pixels (SPEC §3): the unit of its
-    raymap translations in training."""
-    depth = clip.depth[clip.depth > 0]
-    return float(1.0 / depth.min())
-
-
-def ground_truth_action(clip: Clip) -> tuple[np.ndarray, np.ndarray]:
-    """The clip's cameras as the model was trained to read them: ``c2w (F, 4, 4)`` relative to the first
-    frame with translations times ``p_max`` (so the pipeline's relative-scale raymap matches training),
-    and ``K (F, 3, 3)``."""
-    c2w = relative_to_first(np.asarray(clip.c2w, np.float64))
-    c2w[:, :3, 3] *= clip_p_max(clip)
-    return c2w, np.asarray(clip.K, np.float64)
-
-
-def _pose(c2w_est: np.ndarray, c2w_gt: np.ndarray) -> dict[str, float]:
-    return {key: value for key, value in pose_metrics(c2w_est, c2w_gt).items()
-            if key in ("ate", "rpe_trans", "rpe_rot_deg")}
-
-
-def static_camera_metrics(c2w_gt: np.ndarray) -> dict[str, float]:
-    """ATE / RPE of a camera that never moves, computed in closed form: the best alignment of one point
-    onto the path is its centroid (any scale), and each step misses the true relative motion."""
-    from aether.codecs.trajectory import pose_metrics as codec_pose_metrics
-
-    return {key: float(value) for key, value in
-            codec_pose_metrics(np.tile(np.eye(4), (len(c2w_gt), 1, 1)), c2w_gt, align="se3").items()
-            if key in ("ate", "rpe_trans", "rpe_rot_deg")}
+def ground_truth_action(clip: Clip) -> tuple[np.ndarray, np.ndarray, float]:
+    """The clip's cameras as the model was trained to read them: ``c2w (F, 4, 4)`` relative to the first frame,
+    ``K (F, 3, 3)`` and the clip's ``p_max`` (the depth codec's unit, by which training scaled translations):
+    the arguments of :meth:`AetherPipeline.action_from_cameras`."""
+    return (relative_to_first(np.asarray(clip.c2w, np.float64)), np.asarray(clip.K, np.float64),
+            float(max_disparity(torch.from_numpy(clip.depth))))
 
 
 def score_reconstruction(result: TaskResult, clip: Clip) -> dict[str, dict[str, float]]:
     """``{"model": {...}, "baseline": {...}}`` for a reconstruction of the whole ``clip``."""
-    gt_c2w = relative_to_first(np.asarray(clip.c2w, np.float64))
-    depth = {name: depth_metrics(pred, clip.depth, align="scale-shift")
-             for name, pred in (("model", result.depth), ("baseline", np.ones_like(clip.depth)))}
-    return {"model": {"abs_rel": depth["model"]["abs_rel"], "delta_1": depth["model"]["delta_1"],
-                      **_pose(result.c2w, gt_c2w)},
-            "baseline": {"abs_rel": depth["baseline"]["abs_rel"], "delta_1": depth["baseline"]["delta_1"],
-                         **static_camera_metrics(gt_c2w)}}
+    return scoring.score_reconstruction(result, clip.depth, relative_to_first(np.asarray(clip.c2w, np.float64)))
 
 
 def score_generation(result: TaskResult, clip: Clip, given: list[int]) -> dict[str, dict[str, float]]:

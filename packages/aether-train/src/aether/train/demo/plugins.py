@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from aether.core.cli_help import examples
+from aether.core.cli_options import add_progress_option
 from aether.core.hookspecs import hookimpl
 from aether.core.specs import CommandSpec
 
@@ -20,6 +22,8 @@ def _demo_command(parser: argparse.ArgumentParser):
     parser.add_argument("--seed", type=int, help=f"seed of the training clips (default {default['seed']})")
     parser.add_argument("--no-annotate", action="store_true",
                         help="train on the renderer's exact cameras instead of annotated ones")
+    add_progress_option(parser)
+    parser.epilog = examples("aether demo", "aether demo --out demo-out --minutes 2 --no-progress > demo.log 2>&1")
 
     def run(args: argparse.Namespace) -> int:
         from pydantic import ValidationError
@@ -30,7 +34,7 @@ def _demo_command(parser: argparse.ArgumentParser):
         options = {"minutes": args.minutes, "train_clips": args.train_clips, "heldout_clips": args.heldout_clips,
                    "seed": args.seed}
         try:
-            config = DemoConfig(annotate=not args.no_annotate,
+            config = DemoConfig(annotate=not args.no_annotate, progress=args.progress,
                                 **{key: value for key, value in options.items() if value is not None})
         except ValidationError as exc:
             first = exc.errors()[0]
