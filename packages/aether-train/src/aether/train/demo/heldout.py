@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from aether.codecs.cameras import relative_to_first
-from aether.core.atomic import write_json
+from aether.core.atomic import atomic_path, write_json
 from aether.core.clip import Clip, load_clip
 from aether.core.media import write_video
 from aether.tasks.outputs import point_cloud, write_outputs
@@ -17,9 +17,9 @@ from aether.tasks.sampling import SamplingConfig
 from aether.tasks.smoothing import smooth_result
 from aether.train.data import fit_window
 from aether.train.demo.evaluate import ground_truth_action, score_generation, score_reconstruction
-from aether.train.demo.report import plot_point_cloud
 
 SCORES = "scores.json"
+POINTS = "points.npz"
 
 
 def at_model_size(clip: Clip, height: int, width: int) -> Clip:
@@ -33,8 +33,8 @@ def run_heldout_clip(pipe, clip_path: Path, out: Path, generate: SamplingConfig)
     """Reconstruct the clip, predict it from its first frame and plan it from its first to its last frame,
     both along its true camera path and sampled with ``generate`` (reconstruction passes with the task's
     defaults), cameras smoothed; write each task's outputs into ``out/<task>/`` and return
-    ``{"scores": {task: {"model"|"baseline": {...}}}, "figures": [...], "plots": [...]}`` (paths relative
-    to ``out``). A clip whose ``out/scores.json`` exists is not run again."""
+    ``{"scores": {task: {"model"|"baseline": {...}}}, "figures": [...], "plots": [...], "points": npz,
+    "scene": GLB}`` (paths relative to ``out``). A clip whose ``out/scores.json`` exists is not run again."""
     if (out / SCORES).is_file():
         return json.loads((out / SCORES).read_text())
     clip = at_model_size(load_clip(clip_path), pipe.height, pipe.width)
@@ -56,7 +56,8 @@ def run_heldout_clip(pipe, clip_path: Path, out: Path, generate: SamplingConfig)
 
     write_video(out / "input.mp4", clip.rgb, clip.fps)
     points, colours = point_cloud(results["reconstruction"], max_points=20000)
-    plot_point_cloud(out / "points.png", points, colours)
+    with atomic_path(out / POINTS) as tmp:  # the report's 3-D viewer inlines them
+        np.savez(tmp, points=points, colours=colours)
     files = {task: manifest["files"] for task, manifest in manifests.items()}
     summary = {
         "scores": scores,
@@ -65,8 +66,8 @@ def run_heldout_clip(pipe, clip_path: Path, out: Path, generate: SamplingConfig)
                     (f"prediction/{files['prediction']['rgb_video']}", "predicted from frame 0 + camera path"),
                     (f"planning/{files['planning']['rgb_video']}", "planned from first to last frame")],
         "plots": [(f"reconstruction/{files['reconstruction']['trajectory_plot']}",
-                   "reconstructed trajectory vs ground truth"),
-                  ("points.png", "reconstructed point cloud")],
+                   "reconstructed trajectory vs ground truth")],
+        "points": POINTS, "scene": f"reconstruction/{files['reconstruction']['scene_glb']}",
     }
     write_json(out / SCORES, summary)
     return summary

@@ -51,6 +51,14 @@ def _heldout(config: DemoConfig, model_dir: Path, clips: Path, folder: Path) -> 
             "wins": {task: model_wins(task_scores) for task, task_scores in scores.items()}}
 
 
+def _report_clip(folder: Path, name: str, clip: dict[str, Any]) -> dict[str, Any]:
+    """A held-out clip's summary with its paths made absolute, as :func:`write_report` takes it."""
+    return {"name": name, "scores": clip["scores"],
+            "figures": [(folder / rel, caption) for rel, caption in clip["figures"]],
+            "plots": [(folder / rel, caption) for rel, caption in clip["plots"]],
+            **{key: folder / clip[key] for key in ("points", "scene") if key in clip}}
+
+
 def run_demo(out: str | os.PathLike, config: DemoConfig | None = None,
              log: Callable[[str], None] = print) -> Path:
     """Run (or resume) the demo into ``out``; return the path of the HTML report."""
@@ -75,10 +83,7 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None,
                                                                           folder), log)
 
     heldout = stages["heldout"]
-    clips = [{"name": name,
-              "figures": [(out / "heldout" / name / rel, caption) for rel, caption in clip["figures"]],
-              "plots": [(out / "heldout" / name / rel, caption) for rel, caption in clip["plots"]],
-              "scores": clip["scores"]} for name, clip in heldout["clips"].items()]
+    clips = [_report_clip(out / "heldout" / name, name, clip) for name, clip in heldout["clips"].items()]
     report = write_report(out / REPORT, config=config.model_dump(), stages=stages, scores=heldout["scores"],
                           annotation=stages.get("annotate", {}).get("accuracy"),
                           curves_png=out / "train" / stages["train"]["curves"], clips=clips)
