@@ -175,3 +175,29 @@ def test_negated_prediction_is_a_one_line_cli_error(tmp_path, capsys):
     assert main(["eval", "depth", str(tmp_path / "pred.npy"), str(tmp_path / "gt.npy")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "negative values" in err
+
+
+@pytest.mark.parametrize("command, name", [("depth", "pred.npy"), ("depth", "pred.npz"), ("pose", "est.npy")])
+def test_pickled_arrays_are_refused_in_one_line_and_never_loaded(tmp_path, capsys, command, name):
+    """A pickle runs code when loaded: ``eval`` must refuse it as it refuses it everywhere else."""
+    marker = tmp_path / "pwned"
+    payload = np.array([_Payload(str(marker))], dtype=object)
+    if name.endswith(".npz"):
+        np.savez(tmp_path / name, depth=payload)
+    else:
+        np.save(tmp_path / name, payload, allow_pickle=True)
+    np.save(tmp_path / "gt.npy", np.tile(np.eye(4), (4, 1, 1)))
+    assert main(["eval", command, str(tmp_path / name), str(tmp_path / "gt.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pickled data is never loaded" in err, err
+    assert not marker.exists()
+
+
+class _Payload:
+    """Unpickled, it creates ``marker``: proof that loading ran code."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (self.marker, "w")

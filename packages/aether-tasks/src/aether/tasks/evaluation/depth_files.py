@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from aether.core.media import read_array
 from aether.tasks.evaluation.frame_folders import frame_files
 from aether.tasks.evaluation.errors import MetricInputError
 from aether.tasks.evaluation.result_files import result_file
@@ -49,14 +51,19 @@ def read_png_depth(path: Path, png_scale: float | None) -> np.ndarray:
 
 
 def _read_array(path: Path) -> np.ndarray:
+    """A depth array from ``.npy`` or ``.npz``; pickled data is refused, never loaded (loading runs its code)."""
     if path.suffix == ".npy":
-        return np.load(path)
-    with np.load(path) as archive:
-        names = list(archive.files)
-        name = "depth" if "depth" in names else names[0] if len(names) == 1 else None
-        if name is None:
-            raise MetricInputError(f"{path}: holds arrays {names}; name the depth one 'depth'")
-        return archive[name]
+        return read_array(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = list(archive.files)
+            name = "depth" if "depth" in names else names[0] if len(names) == 1 else None
+            if name is None:
+                raise MetricInputError(f"{path}: holds arrays {names}; name the depth one 'depth'")
+            return archive[name]
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:  # pickles, truncated and foreign files
+        raise MetricInputError(f"{path}: not a readable .npz of numeric arrays ({exc}); pickled data is never "
+                               "loaded, save numeric arrays with np.savez") from None
 
 
 def _read_file(path: Path, png_scale: float | None) -> np.ndarray:
@@ -93,7 +100,7 @@ def read_depth(path: str | Path, png_scale: float | None = None) -> np.ndarray:
                                "of them, an aether output folder or a clip")
     listed = result_file(path, "depth")
     if listed is not None:
-        return np.load(listed)
+        return read_array(listed)
     if path.is_file() and path.suffix.lower() in DEPTH_SUFFIXES:
         return _read_file(path, png_scale)
     if path.is_dir():

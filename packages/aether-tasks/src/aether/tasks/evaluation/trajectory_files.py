@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aether.core.media import read_array
 from aether.tasks.evaluation.frame_folders import frame_files
 from aether.tasks.evaluation.errors import MetricInputError
 from aether.tasks.evaluation.result_files import result_file
@@ -87,7 +88,7 @@ def read_trajectory(path: str | Path) -> Trajectory:
     if path.is_dir():
         return _read_folder(path)
     if path.suffix == ".npy":
-        c2w = np.load(path)
+        c2w = read_array(path)
         if c2w.ndim != 3 or c2w.shape[1:] != (4, 4):
             raise MetricInputError(f"{path}: a .npy trajectory must be c2w (N, 4, 4); got {c2w.shape}")
         return Trajectory(np.asarray(c2w, np.float64))
