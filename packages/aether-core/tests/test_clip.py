@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from aether.core.clip import Clip, load_clip, save_clip
+from aether.core.clip import DEFAULT_FPS, Clip, clip_length, load_clip, save_clip
 from aether.core.errors import ClipError
 from aether.core.media import write_png, write_video
 
@@ -99,3 +99,22 @@ def test_unknown_suffix_and_missing(tmp_path):
     (tmp_path / "a.txt").write_text("x")
     with pytest.raises(ClipError, match="unknown clip type"):
         load_clip(tmp_path / "a.txt")
+
+
+def test_clip_length_reads_only_headers_and_agrees_with_loading(tmp_path):
+    clip = make_clip(n=5)
+    path = save_clip(clip, tmp_path / "a.safetensors")
+    assert clip_length(path) == (5, clip.fps)
+    folder = tmp_path / "frames"
+    (folder / "rgb").mkdir(parents=True)
+    for i in range(3):
+        write_png(folder / "rgb" / f"{i:04d}.png", clip.rgb[i])
+    assert clip_length(folder) == (3, DEFAULT_FPS) == (load_clip(folder).num_frames, load_clip(folder).fps)
+    (folder / "meta.json").write_text(json.dumps({"fps": 15}))
+    assert clip_length(folder) == (3, 15.0)
+    (folder / "meta.json").write_text(json.dumps({"fps": "fast"}))
+    with pytest.raises(ClipError, match="field 'fps': expected a number"):
+        clip_length(folder)
+    path.write_bytes(path.read_bytes()[:100])  # a corrupt header: loading names what is wrong
+    with pytest.raises(ClipError, match="not a readable clip file"):
+        clip_length(path)

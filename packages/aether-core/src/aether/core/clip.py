@@ -31,6 +31,7 @@ from aether.core.errors import ClipError
 from aether.core.json_files import read_json_object
 
 ROTATION_TOLERANCE = 1e-3
+DEFAULT_FPS = 12.0  # the frame rate of a clip that does not say its own (a frame folder without meta.json)
 _CORE = ("rgb", "depth", "K", "c2w", "dynamic_mask")
 _DTYPES = {"rgb": np.uint8, "depth": np.float32, "K": np.float32, "c2w": np.float32,
            "dynamic_mask": np.uint8}
@@ -205,11 +206,16 @@ def _stack(files: list[Path], read) -> np.ndarray:
     return np.stack(frames)
 
 
+def _rgb_files(path: Path) -> list[Path]:
+    """A frame folder's colour frames in order: ``rgb/*.png``, then ``rgb/*.jpg``."""
+    return sorted((path / "rgb").glob("*.png")) + sorted((path / "rgb").glob("*.jpg"))
+
+
 def _load_folder(path: Path) -> Clip:
     from aether.core.media import read_array, read_image
 
     meta = _read_meta(path)
-    rgb_files = sorted((path / "rgb").glob("*.png")) + sorted((path / "rgb").glob("*.jpg"))
+    rgb_files = _rgb_files(path)
     if not rgb_files:
         raise ClipError(f"{path}: field 'rgb': no rgb/*.png or rgb/*.jpg frames in the folder")
     rgb = _stack(rgb_files, read_image)
@@ -227,7 +233,7 @@ def _load_folder(path: Path) -> Clip:
         if file.exists():
             value = read_array(file).astype(np.float32)
             cams[name] = np.broadcast_to(value, (len(rgb), *shape)).copy() if value.shape == shape else value
-    return Clip(rgb=rgb, depth=depth, fps=_meta_number(meta, "fps", 12.0, path),
+    return Clip(rgb=rgb, depth=depth, fps=_meta_number(meta, "fps", DEFAULT_FPS, path),
                 source=str(meta.get("source", path.name)), **cams).validate(str(path))
 
 
@@ -244,7 +250,7 @@ def load_clip(path: str | os.PathLike) -> Clip:
         from aether.core.media import read_video
 
         rgb, fps = read_video(path)
-        return Clip(rgb=rgb, fps=fps or 12.0, source=path.name).validate(str(path))
+        return Clip(rgb=rgb, fps=fps or DEFAULT_FPS, source=path.name).validate(str(path))
     raise ClipError(f"{path}: unknown clip type {path.suffix!r}; use .safetensors, a frame folder or .mp4")
 
 
@@ -266,16 +272,11 @@ def clip_length(path: str | os.PathLike) -> tuple[int, float]:
         try:
             with safe_open(str(path), framework="numpy") as f:
                 return int(f.get_slice("rgb").get_shape()[0]), float((f.metadata() or {})["fps"])
-        except Exception as exc:  # a corrupt header, no rgb tensor or no fps: load_clip names what is wrong
-            try:
-                load_clip(path)
-            except ClipError:
-                raise
-            raise ClipError(f"{path}: not a readable clip file ({exc}); re-create it") from exc
-    if path.is_dir() and (path / "rgb").is_dir():
-        frames = len(list((path / "rgb").glob("*.png")) + list((path / "rgb").glob("*.jpg")))
-        meta = path / "meta.json"
-        if frames and not meta.exists():
-            return frames, 12.0
+        except Exception:  # a corrupt header, no rgb tensor or no fps: loading it names what is wrong
+            pass
+    elif path.is_dir() and (path / "rgb").is_dir():
+        frames = _rgb_files(path)
+        if frames:
+            return len(frames), _meta_number(_read_meta(path), "fps", DEFAULT_FPS, path)
     clip = load_clip(path)
     return clip.num_frames, clip.fps
