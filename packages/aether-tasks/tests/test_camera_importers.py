@@ -135,3 +135,18 @@ def test_an_unreadable_camera_file_is_a_one_line_error(tmp_path, capsys):
     assert main(["camera", "convert", str(tmp_path / "poses.txt"), str(tmp_path / "o.npy"), "--to", "npy"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "pass --from" in err[0]
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (lambda c2w: c2w[1, :3, :3].__imul__(2.0), "rotation of frame 1 is not orthonormal"),
+    (lambda c2w: c2w[2, :3, :3].__imul__(-1.0), "rotation of frame 2 is a reflection"),
+    (lambda c2w: c2w[0].__setitem__((0, 3), np.nan), "non-finite values"),
+])
+def test_poses_that_are_not_rigid_are_a_one_line_error(tmp_path, capsys, spoil, message):
+    c2w = np.tile(np.eye(4), (3, 1, 1))
+    spoil(c2w)
+    np.save(tmp_path / "poses.npy", c2w)
+    assert main(["camera", "convert", str(tmp_path / "poses.npy"), str(tmp_path / "o.npy"), "--to", "npy"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "o.npy").exists()

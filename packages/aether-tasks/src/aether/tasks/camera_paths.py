@@ -60,15 +60,13 @@ def detect_format(path: Path) -> str:
 
 def _relative(c2w: np.ndarray, where: str) -> np.ndarray:
     """``c2w (F, 4, 4)``, checked to be finite rigid poses, relative to the first."""
-    import torch
-
-    from aether.codecs.cameras import check_cameras, relative_to_first
+    from aether.codecs.cameras import relative_to_first
+    from aether.core.clip import check_c2w
 
     c2w = np.asarray(c2w, np.float64)
     if c2w.ndim != 3 or c2w.shape[1:] != (4, 4) or not len(c2w):
         raise CameraPathError(f"{where}: need camera poses (F, 4, 4), got {c2w.shape}")
-    identity = torch.eye(3, dtype=torch.float64).expand(len(c2w), 3, 3)  # check_cameras wants intrinsics too
-    check_cameras(torch.from_numpy(c2w), identity, where)
+    check_c2w(c2w, where)
     return relative_to_first(c2w)
 
 
