@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pytest
 import torch
 from aether.core import atomic
@@ -32,6 +33,7 @@ def _tree(path: Path) -> Path:
 WRITERS: dict[str, Callable[[Path], Path]] = {
     "write_text": lambda folder: atomic.write_text(folder / "a.txt", "x"),
     "write_json": lambda folder: atomic.write_json(folder / "new" / "a.json", {}),
+    "write_array": lambda folder: atomic.write_array(folder / "a.npy", [1.0, 2.0]),
     "atomic_path + safetensors": lambda folder: _safetensors(folder / "w.safetensors"),
     "atomic_dir": lambda folder: _tree(folder / "tree"),
     "atomic_dir over an existing folder": lambda folder: _tree(_tree(folder / "tree")),
@@ -107,3 +109,9 @@ def test_sweep_puts_back_a_folder_swapped_out_before_its_replacement_arrived(tmp
     os.replace(tmp_path / "tree", swapped_out)
     assert atomic.sweep_temporaries(tmp_path) == []
     assert (tmp_path / "tree" / "sub" / "w.safetensors").is_file() and not swapped_out.exists()
+
+
+def test_write_array_keeps_the_name_and_the_values(tmp_path):
+    path = atomic.write_array(tmp_path / "depth", np.arange(6.0).reshape(2, 3))  # no .npy: np.save would add one
+    assert path == tmp_path / "depth" and sorted(p.name for p in tmp_path.iterdir()) == ["depth"]
+    np.testing.assert_array_equal(np.load(path), np.arange(6.0).reshape(2, 3))

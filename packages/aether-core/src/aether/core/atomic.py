@@ -116,6 +116,16 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def write_array(path: str | os.PathLike, array: Any) -> Path:
+    """Atomically write ``array`` as one ``.npy`` file (through a handle: ``np.save`` would append ``.npy`` to
+    a temporary name that lacks it)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, np.asarray(array))
+    return Path(path)
+
+
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     """Atomically write ``data`` as indented JSON."""
     return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")

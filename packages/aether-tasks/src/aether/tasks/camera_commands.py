@@ -53,16 +53,13 @@ def _intrinsics(args: argparse.Namespace, path):
 
 def _write_raymap(out: Path, args: argparse.Namespace, path) -> Path:
     """The release's raymap ``(F, 6, H/8, W/8)`` float32 of ``path`` to ``out``."""
-    import numpy as np
     import torch
 
     from aether.codecs.raymap import encode
-    from aether.core.atomic import atomic_path
+    from aether.core.atomic import write_array
 
     rays = encode(torch.from_numpy(path.c2w), torch.from_numpy(_intrinsics(args, path)), *args.size, _p_max(args))
-    with atomic_path(out) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, rays.float().numpy())
-    return out
+    return write_array(out, rays.float().numpy())
 
 
 def _write_poses(out: Path, c2w, timestamps, as_npy: bool) -> Path:
@@ -70,13 +67,9 @@ def _write_poses(out: Path, c2w, timestamps, as_npy: bool) -> Path:
     import numpy as np
 
     from aether.codecs.cameras import write_tum
-    from aether.core.atomic import atomic_path
+    from aether.core.atomic import write_array
 
-    if as_npy:
-        with atomic_path(out) as tmp, open(tmp, "wb") as handle:
-            np.save(handle, np.asarray(c2w, np.float64))
-        return out
-    return write_tum(out, timestamps, c2w)
+    return write_array(out, np.asarray(c2w, np.float64)) if as_npy else write_tum(out, timestamps, c2w)
 
 
 def _convert(parser: argparse.ArgumentParser):

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from aether.core.atomic import atomic_dir, atomic_path, write_json
+from aether.core.atomic import atomic_dir, atomic_path, write_array, write_json
 from aether.core.clip import check_c2w
 from aether.core.errors import AetherError
 from aether.core.media import write_video
@@ -244,10 +244,8 @@ def _write_files(result: TaskResult, folder: Path, name: str, gt_c2w: np.ndarray
 
     write_video(path["rgb_video"], np.asarray(result.rgb), result.fps)
     write_video(path["disparity_video"], colorize(np.asarray(result.disparity), config.colormap), result.fps)
-    with atomic_path(path["depth"]) as tmp:
-        np.save(tmp, depth)
-    with atomic_path(path["trajectory_tum"]) as tmp:
-        write_tum(tmp, np.arange(num_frames) / float(result.fps), c2w)
+    write_array(path["depth"], depth)
+    write_tum(path["trajectory_tum"], np.arange(num_frames) / float(result.fps), c2w)  # atomic itself
     write_json(path["intrinsics"], {"width": width, "height": height, "fps": float(result.fps),
                                     "K": K.tolist()})
     points, colours = point_cloud(result, config.max_points, config.seed)
