@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -36,9 +37,16 @@ def pipeline_config(known_intrinsics: bool):
     return AnnotateConfig(use_given_K=known_intrinsics)
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds used by this process and its finished children (the workers, once their pool is shut)."""
+    return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF,
+                                                                         resource.RUSAGE_CHILDREN)))
+
+
 def time_workers(clips: dict, config, workers: int) -> None:
     """Print the seconds of ``annotate_dir`` over ``clips`` ({name: Clip}) in one process and in ``workers``
-    (their start-up included), and the speed-up."""
+    (their start-up included), the speed-up, and the CPU seconds of each: on a machine shared with other jobs
+    the wall times swing with their load, the CPU seconds much less (extra CPU = the workers' overhead)."""
     from aether.annotate.batch import annotate_dir
     from aether.core.clip import save_clip
 
@@ -46,13 +54,14 @@ def time_workers(clips: dict, config, workers: int) -> None:
         folder = Path(tmp) / "clips"
         for name, clip in clips.items():
             save_clip(clip, folder / f"{name}.safetensors")
-        seconds = {}
+        seconds, cpu = {}, {}
         for count in (1, workers):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), _cpu_seconds()
             annotate_dir(folder, Path(tmp) / f"out{count}", config, progress=False, workers=count)
-            seconds[count] = time.perf_counter() - start
-    print(f"workers: {len(clips)} clips, 1 process {seconds[1]:.1f} s, {workers} processes {seconds[workers]:.1f} s, "
-          f"speed-up {seconds[1] / seconds[workers]:.2f} on {os.cpu_count()} cores")
+            seconds[count], cpu[count] = time.perf_counter() - start, _cpu_seconds() - start_cpu
+    print(f"workers: {len(clips)} clips, 1 process {seconds[1]:.1f} s ({cpu[1]:.1f} CPU s), {workers} processes "
+          f"{seconds[workers]:.1f} s ({cpu[workers]:.1f} CPU s), speed-up {seconds[1] / seconds[workers]:.2f} on "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
 
 
 def _fmt(value) -> str:

@@ -1,5 +1,5 @@
 """Raymap codec throughput: ``aether.codecs.raymap`` vs straightforward NumPy versions of the same
-formulas (SPEC §4), measured in the same run. Encoding is compared with a per-frame NumPy encoder;
+formulas (docs/FORMATS.md#raymap-codec), measured in the same run. Encoding is compared with a per-frame NumPy encoder;
 both decode methods with a NumPy transcription of the released heuristic (vectorised over frames, as
 the release writes it). Prints times, ratios and max differences (``lstsq`` against the true cameras,
 ``released`` against the NumPy heuristic).
@@ -41,8 +41,8 @@ def numpy_encode_packed(c2w: np.ndarray, K: np.ndarray, height: int, width: int)
 
 
 def numpy_decode_released(ray: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """The released heuristic of SPEC §4 over all frames at once: ``(F, 6, h, w)`` -> ``c2w (F, 4, 4)``,
-    ``focal (F,)``."""
+    """The released heuristic (docs/FORMATS.md#decoding-cameras) over all frames at once: ``(F, 6, h, w)`` ->
+    ``c2w (F, 4, 4)``, ``focal (F,)``."""
     d = ray[:, :3].transpose(0, 2, 3, 1)
     o = np.sign(ray[:, 3:]) * (np.exp(np.abs(ray[:, 3:])) - 1) / 10.0
     o = o.transpose(0, 2, 3, 1)

@@ -19,8 +19,9 @@ from torch import nn
 
 GIB = 2**30
 
-# AetherV1's transformer/config.json: CogVideoX-5b-I2V sizes with 96 in / 56 out channels (SPEC §2);
-# everything not named is diffusers' default (CogVideoX 1.0 path: no patch_size_t, no ofs embedding).
+# AetherV1's transformer/config.json: CogVideoX-5b-I2V sizes with 96 in / 56 out channels
+# (docs/FORMATS.md#tensor-layout); everything not named is diffusers' default (CogVideoX 1.0 path: no
+# patch_size_t, no ofs embedding).
 RELEASED_TRANSFORMER: dict[str, Any] = dict(
     num_attention_heads=48, attention_head_dim=64, in_channels=IN_CHANNELS, out_channels=OUT_CHANNELS,
     time_embed_dim=512, text_embed_dim=4096, num_layers=42, sample_width=90, sample_height=60,

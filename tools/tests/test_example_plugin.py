@@ -57,7 +57,7 @@ def test_plugin_is_usable_by_name_and_round_trips(installed):
 
 
 def test_stage_2_training_refuses_to_read_plucker_channels_as_a_raymap(installed, tmp_path):
-    """The pointmap loss reads the action channels as a SPEC §4 raymap; Plücker moments are not ray origins, so
+    """The pointmap loss reads the action channels as a raymap; Plücker moments are not ray origins, so
     stage 2 with the example encoder stops in one line before any work (and reading a --raymap is refused)."""
     from aether.annotate.synthetic.config import RenderConfig
     from aether.annotate.synthetic.writer import write_clips
@@ -74,7 +74,7 @@ def test_stage_2_training_refuses_to_read_plucker_channels_as_a_raymap(installed
     out = _aether(installed, "train", str(config))
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
-    assert lines == ["error: loss.pointmap: the PluckerEncoder action encoder's channels hold no SPEC §4 raymap "
+    assert lines == ["error: loss.pointmap: the PluckerEncoder action encoder's channels hold no AETHER raymap "
                      "(ray directions and origins); set loss.pointmap: 0 to train stage 2 without the pointmap loss, "
                      "or use an action encoder that holds one"], lines
     assert not (tmp_path / "run" / "checkpoints").exists()

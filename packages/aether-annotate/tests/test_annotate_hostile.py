@@ -165,7 +165,7 @@ BAD_CLIPS: dict[str, tuple[Callable[[Path], object], str]] = {
     "rgb of the wrong type": (lambda path: _raw(path, {"fps": "12.0"}, rgb=_rgb().astype(np.float32)),
                               "field 'rgb': expected uint8, got float32"),
     "no fps": (lambda path: _raw(path, rgb=_rgb()), "field 'fps': missing"),
-    "a folder named like a clip": (lambda path: path.mkdir(), "no rgb/*.png or rgb/*.jpg frames"),
+    "a folder named like a clip": (lambda path: path.mkdir(), "no image frames"),
 }
 
 

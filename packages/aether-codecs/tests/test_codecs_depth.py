@@ -1,4 +1,4 @@
-"""Depth codec (SPEC §3) against hand-computed values and round trips."""
+"""Depth codec (docs/FORMATS.md#depth-codec) against hand-computed values and round trips."""
 
 import pytest
 from hypothesis import given, settings, strategies as st

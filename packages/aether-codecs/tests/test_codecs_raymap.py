@@ -1,5 +1,5 @@
-"""Raymap codec (SPEC §4): packing layout by hand, exact round trips, the released heuristic against
-a NumPy transcription of SPEC §4, decode speed, bad input."""
+"""Raymap codec (docs/FORMATS.md#raymap-codec): packing layout by hand, exact round trips, the released heuristic
+against a NumPy transcription of docs/FORMATS.md#raymap-codec, decode speed, bad input."""
 
 import math
 
@@ -24,8 +24,8 @@ def _cameras(n: int, seed: int, fx=300.0, fy=280.0, cx=150.0, cy=100.0, dtype=to
 
 
 def _spec_released(ray: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """SPEC §4's released heuristic written out term by term in NumPy, over all frames at once:
-    raymap ``(F, 6, h, w)`` (p_max = 1) -> ``c2w (F, 4, 4)``, ``focal (F,)``."""
+    """the released heuristic (docs/FORMATS.md#decoding-cameras) written out term by term in NumPy, over all frames at
+    once: raymap ``(F, 6, h, w)`` (p_max = 1) -> ``c2w (F, 4, 4)``, ``focal (F,)``."""
     d = ray[:, :3].transpose(0, 2, 3, 1)                                          # (F, h, w, 3)
     o = (np.sign(ray[:, 3:]) * (np.exp(np.abs(ray[:, 3:])) - 1) / 10).transpose(0, 2, 3, 1)
     h, w = d.shape[1:3]
@@ -105,8 +105,8 @@ def test_batched_unbatched_released_and_plugin():
 
 @pytest.mark.parametrize("method", ["lstsq", "released"])
 def test_origins_are_unlogged_per_pixel_then_averaged(method):
-    """SPEC §4: invert the log at every pixel, then average (the mean of the logs differs on a generated
-    raymap). One camera on a 2x2 raymap, origins by hand, p_max = 2 (divide by 10 * 2)."""
+    """docs/FORMATS.md#raymap-codec: invert the log at every pixel, then average (the mean of the logs differs on a
+    generated raymap). One camera on a 2x2 raymap, origins by hand, p_max = 2 (divide by 10 * 2)."""
     c2w, K = _cameras(1, 0, 10, 10, 7.5, 7.5, dtype=torch.float64)
     ray = raymap.encode(c2w, K, 16, 16)
     ln = math.log
@@ -130,7 +130,8 @@ def test_released_focal_averages_the_x_and_y_fields_of_view():
 
 def test_released_decode_is_the_spec_heuristic_on_noisy_raymaps():
     """fx != fy, an off-centre principal point and noise on every channel, as in a generated raymap:
-    ``method="released"`` is SPEC §4's heuristic to float64 rounding (float32 input: to its precision)."""
+    ``method="released"`` is the released heuristic (docs/FORMATS.md#decoding-cameras) to float64 rounding (float32
+    input: to its precision)."""
     H, W = 96, 128
     c2w, K = _cameras(9, 21, 210, 180, 70.0, 41.0, dtype=torch.float64)
     ray = raymap.encode(c2w, K, H, W)
@@ -258,7 +259,7 @@ def test_bad_input_raises():
         RaymapEncoder(method="magic")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_encode_packed_on_cuda_matches_reference():
     c2w, K = _cameras(9, 3)
     expected = raymap.pack(raymap.encode(c2w, K, 96, 128, p_max=0.5))

@@ -151,7 +151,7 @@ def test_xformers_processor_matches_sdpa_with_a_stand_in(monkeypatch):
         assert torch.allclose(backbone(latent, timestep), reference, atol=1e-5)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 @pytest.mark.parametrize("backend", ["triton", "triton-rope", "xformers"])
 def test_gpu_backends_match_sdpa_in_training(backend):
     """Each GPU attention backend in the whole backbone, bf16 autocast as training runs it: output and

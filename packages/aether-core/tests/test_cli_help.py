@@ -56,11 +56,18 @@ def test_every_option_with_a_default_shows_it(prog):
             assert "default" in text, (prog, action.option_strings)
 
 
+@pytest.mark.parametrize("prog", sorted(COMMANDS))
+def test_every_default_is_written_one_way(prog):
+    """``(default: X)`` everywhere, whether the formatter appends it or the help writes it by hand."""
+    text = " ".join(COMMANDS[prog].format_help().split())
+    assert "(default " not in text, (prog, text[text.find("(default "):][:60])
+
+
 def test_a_default_is_appended_once():
     reconstruct = " ".join(COMMANDS["aether reconstruct"].format_help().split())
     assert "or DDIM (default: dpm)" in reconstruct and "(default: 0)" in reconstruct
     benchmark = " ".join(COMMANDS["aether benchmark depth"].format_help().split())
-    assert "denoising steps (default 4) " in benchmark and "(default: 4)" not in benchmark
+    assert "(default: bf16, as the release's evaluation) " in benchmark and benchmark.count("(default: bf16") == 1
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -46,7 +46,7 @@ def test_raymap_identity_camera_hand_computed():
 
 
 def test_raymap_equals_full_resolution_rays_bilinearly_downsampled():
-    """SPEC §4 literally: rays on every integer pixel, then F.interpolate bilinear /8."""
+    """docs/FORMATS.md#raymap-codec literally: rays on every integer pixel, then F.interpolate bilinear /8."""
     import torch.nn.functional as F
 
     B, n, H, W = 2, 3, 32, 48

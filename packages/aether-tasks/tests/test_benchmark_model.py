@@ -5,19 +5,13 @@ after an interruption without recomputing finished sequences."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from benchmark_fakes import (frames, similar, trajectory, write_bonn, write_kitti,  # noqa: E402
-                             write_scannet, write_sintel_cameras, write_sintel_depth, write_tum_sequence)
-from tiny_model import write_tiny_model  # noqa: E402
-
-from aether.core.cli import main  # noqa: E402
-from aether.tasks.evaluation import benchmark_inference  # noqa: E402
+from aether.core.cli import main
+from aether.core.testing.tiny_model import write_tiny_model
+from aether.tasks.evaluation import benchmark_inference
 
 FAST = ["--dtype", "fp32", "--no-progress"]  # the model is 32 x 48 pixels; 9-frame clips are one window
 
@@ -27,14 +21,14 @@ def model(tmp_path_factory):
     return write_tiny_model(tmp_path_factory.mktemp("model"))
 
 
-def test_depth_benchmark_runs_the_model_and_resumes_after_an_interruption(tmp_path, model, monkeypatch):
+def test_depth_benchmark_runs_the_model_and_resumes_after_an_interruption(fakes, tmp_path, model, monkeypatch):
     data, out = tmp_path / "data", tmp_path / "out"
     rng = np.random.default_rng(0)
     sintel_gt = rng.uniform(1, 90, (9, 20, 40)).astype(np.float32)  # aspect 2: covers 32 x 64, two windows
-    write_sintel_depth(data, "alley_2", frames(9, 20, 40, 0), sintel_gt)
+    fakes.write_sintel_depth(data, "alley_2", fakes.frames(9, 20, 40, 0), sintel_gt)
     bonn_png = rng.integers(0, 30000, (9, 64, 96))  # twice the model size: resized down, one window; 0 = invalid
-    write_bonn(data, "balloon2", frames(9, 64, 96, 1), bonn_png)
-    write_kitti(data, "drive_0002", frames(9, 32, 48, 2), rng.integers(0, 5000, (9, 32, 48)))
+    fakes.write_bonn(data, "balloon2", fakes.frames(9, 64, 96, 1), bonn_png)
+    fakes.write_kitti(data, "drive_0002", fakes.frames(9, 32, 48, 2), rng.integers(0, 5000, (9, 32, 48)))
 
     calls, interrupted = [], []
     real = benchmark_inference.reconstruct_sequence
@@ -78,15 +72,15 @@ def test_depth_benchmark_runs_the_model_and_resumes_after_an_interruption(tmp_pa
     assert main([*argv, "--steps", "2"]) == 2
 
 
-def test_pose_benchmark_puts_the_model_next_to_other_predictions(tmp_path, model, capsys):
+def test_pose_benchmark_puts_the_model_next_to_other_predictions(fakes, tmp_path, model, capsys):
     data, out, exact = tmp_path / "data", tmp_path / "out", tmp_path / "exact"
-    gts = {"sintel": ("alley_2", trajectory(9, 0), write_sintel_cameras),
-           "tum": ("rgbd_dataset_freiburg3_walking_xyz", trajectory(9, 1), write_tum_sequence),
-           "scannet": ("scene0707_00", trajectory(9, 2), write_scannet)}
+    gts = {"sintel": ("alley_2", fakes.trajectory(9, 0), fakes.write_sintel_cameras),
+           "tum": ("rgbd_dataset_freiburg3_walking_xyz", fakes.trajectory(9, 1), fakes.write_tum_sequence),
+           "scannet": ("scene0707_00", fakes.trajectory(9, 2), fakes.write_scannet)}
     for i, (dataset, (seq, c2w, write)) in enumerate(gts.items()):
-        write(data, seq, frames(9, 32, 48, i), c2w)
+        write(data, seq, fakes.frames(9, 32, 48, i), c2w)
         (exact / dataset).mkdir(parents=True)
-        np.save(exact / dataset / f"{seq}.npy", similar(c2w, 2.0, i))
+        np.save(exact / dataset / f"{seq}.npy", fakes.similar(c2w, 2.0, i))
     argv = ["benchmark", "pose", "--data", str(data), "--out", str(out), "--model", str(model),
             "--pred", f"exact={exact}", *FAST]
     assert main(argv) == 0

@@ -4,31 +4,26 @@ known answers for the dataset figures, their weighting, sharding and the merge, 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from benchmark_fakes import (frames, similar, trajectory, write_bonn, write_kitti,  # noqa: E402
-                             write_scannet, write_sintel_cameras, write_sintel_depth, write_tum_sequence)
-
-from aether.codecs.cameras import write_tum  # noqa: E402
-from aether.core.cli import main  # noqa: E402
-from aether.tasks.evaluation import benchmark_scoring  # noqa: E402
-from aether.tasks.evaluation.metrics import pose_metrics  # noqa: E402
-from aether.tasks.evaluation.sintel_cameras import read_cam_folder  # noqa: E402
+from aether.codecs.cameras import write_tum
+from aether.core.cli import main
+from aether.tasks.evaluation import benchmark_scoring
+from aether.tasks.evaluation.metrics import pose_metrics
+from aether.tasks.evaluation.sintel_cameras import read_cam_folder
 
 
-def _depth_data(root: Path, pred: Path, bonn_b_factor: float) -> None:
+def _depth_data(fakes, root: Path, pred: Path, bonn_b_factor: float) -> None:
     """Sintel alley_2 and cave_2 (depth 1..80 m, >= 70 invalid), Bonn balloon2 (48 valid pixels) and crowd2
     (24 valid: half its ground truth is 0), KITTI one sequence; predictions twice the ground truth, except
     Bonn crowd2: ``bonn_b_factor`` times. Each in another format a method may write."""
     rng = np.random.default_rng(0)
     for seq in ("alley_2", "cave_2"):
         depth = rng.uniform(1, 80, (3, 5, 8)).astype(np.float32)
-        write_sintel_depth(root, seq, frames(3, 5, 8, 1), depth)
+        fakes.write_sintel_depth(root, seq, fakes.frames(3, 5, 8, 1), depth)
         folder = pred / "sintel" / seq  # CUT3R's per-frame .npy files
         folder.mkdir(parents=True)
         for i, frame in enumerate(depth):
@@ -36,11 +31,11 @@ def _depth_data(root: Path, pred: Path, bonn_b_factor: float) -> None:
     for seq, factor, invalid in (("balloon2", 2.0, 0), ("crowd2", bonn_b_factor, 12)):
         png = rng.integers(2000, 60000, (2, 4, 6))
         png.reshape(2, -1)[:, :invalid] = 0
-        write_bonn(root, seq, frames(2, 4, 6, 2), png)
+        fakes.write_bonn(root, seq, fakes.frames(2, 4, 6, 2), png)
         (pred / "bonn").mkdir(parents=True, exist_ok=True)
         np.save(pred / "bonn" / f"{seq}.npy", factor * png / 5000.0)
     png = rng.integers(256, 20000, (2, 4, 6))
-    write_kitti(root, "2011_09_26_drive_0002_sync_02", frames(2, 4, 6, 3), png)
+    fakes.write_kitti(root, "2011_09_26_drive_0002_sync_02", fakes.frames(2, 4, 6, 3), png)
     (pred / "kitti").mkdir()
     np.savez(pred / "kitti" / "2011_09_26_drive_0002_sync_02.npz", depth=2 * png / 256.0)
 
@@ -49,9 +44,9 @@ def _run(*argv) -> int:
     return main(["benchmark", *map(str, argv), "--no-progress"])
 
 
-def test_depth_table_of_exact_predictions_and_valid_pixel_weighting(tmp_path, capsys):
+def test_depth_table_of_exact_predictions_and_valid_pixel_weighting(fakes, tmp_path, capsys):
     data, pred, out = tmp_path / "data", tmp_path / "exact", tmp_path / "out"
-    _depth_data(data, pred, bonn_b_factor=2.0)
+    _depth_data(fakes, data, pred, bonn_b_factor=2.0)
     assert _run("depth", "--data", data, "--out", out, "--pred", pred) == 0
     report = json.loads((out / "depth/benchmark.json").read_text())
     for dataset, figures in report["methods"]["exact"].items():
@@ -70,7 +65,7 @@ def test_depth_table_of_exact_predictions_and_valid_pixel_weighting(tmp_path, ca
 
     # no alignment; Bonn crowd2 predicted 1.5x: Abs Rel 0.5, no pixel within 1.25 but all within 1.25^2
     out_none = tmp_path / "out_none"
-    _depth_data(tmp_path / "data_b", tmp_path / "off", bonn_b_factor=1.5)
+    _depth_data(fakes, tmp_path / "data_b", tmp_path / "off", bonn_b_factor=1.5)
     assert _run("depth", "--data", tmp_path / "data_b", "--out", out_none, "--pred",
                 f"half={tmp_path / 'off'}", "--align", "none", "--datasets", "bonn") == 0
     bonn = json.loads((out_none / "depth/benchmark.json").read_text())["methods"]["half"]["bonn"]
@@ -81,19 +76,19 @@ def test_depth_table_of_exact_predictions_and_valid_pixel_weighting(tmp_path, ca
     assert bonn["mean"]["delta_2"] == pytest.approx(24 / 72)
 
 
-def test_pose_table_known_answers_and_plain_mean(tmp_path):
+def test_pose_table_known_answers_and_plain_mean(fakes, tmp_path):
     data, pred, out = tmp_path / "data", tmp_path / "cut3r", tmp_path / "out"
-    gts = {("sintel", "alley_2"): trajectory(6, 0),
-           ("tum", "rgbd_dataset_freiburg3_walking_xyz"): trajectory(7, 1),
-           ("tum", "rgbd_dataset_freiburg3_sitting_static"): trajectory(7, 2),
-           ("scannet", "scene0707_00"): trajectory(5, 3)}
-    writers = {"sintel": write_sintel_cameras, "tum": write_tum_sequence, "scannet": write_scannet}
+    gts = {("sintel", "alley_2"): fakes.trajectory(6, 0),
+           ("tum", "rgbd_dataset_freiburg3_walking_xyz"): fakes.trajectory(7, 1),
+           ("tum", "rgbd_dataset_freiburg3_sitting_static"): fakes.trajectory(7, 2),
+           ("scannet", "scene0707_00"): fakes.trajectory(5, 3)}
+    writers = {"sintel": fakes.write_sintel_cameras, "tum": fakes.write_tum_sequence, "scannet": fakes.write_scannet}
     for i, ((dataset, seq), c2w) in enumerate(gts.items()):
-        writers[dataset](data, seq, frames(len(c2w), 4, 6, i), c2w)
+        writers[dataset](data, seq, fakes.frames(len(c2w), 4, 6, i), c2w)
     (pred / "sintel/alley_2").mkdir(parents=True)
     (pred / "tum").mkdir()
     (pred / "scannet").mkdir()
-    est = {key: similar(c2w, 0.3, i) for i, (key, c2w) in enumerate(gts.items())}
+    est = {key: fakes.similar(c2w, 0.3, i) for i, (key, c2w) in enumerate(gts.items())}
     noisy = est["tum", "rgbd_dataset_freiburg3_sitting_static"]
     noisy[:, :3, 3] += np.random.default_rng(5).normal(0, 0.05, (len(noisy), 3))
     # CUT3R's pred_traj.txt with frame-index stamps (the ground truth's are 30 Hz: pairing is by index)
@@ -120,16 +115,16 @@ def test_pose_table_known_answers_and_plain_mean(tmp_path):
     assert table.splitlines()[2].startswith("| m | 0.000 | 0.000 | 0.000 |")
 
 
-def test_sintel_cam_files_give_the_inverse_of_world_to_camera(tmp_path):
-    c2w = trajectory(4, 7)
-    write_sintel_cameras(tmp_path, "alley_2", frames(4, 2, 2, 0), c2w)
+def test_sintel_cam_files_give_the_inverse_of_world_to_camera(fakes, tmp_path):
+    c2w = fakes.trajectory(4, 7)
+    fakes.write_sintel_cameras(tmp_path, "alley_2", fakes.frames(4, 2, 2, 0), c2w)
     np.testing.assert_allclose(read_cam_folder(tmp_path / "sintel/training/camdata_left/alley_2").c2w, c2w,
                                atol=1e-12)
 
 
-def test_shards_split_the_sequences_and_a_final_run_merges_without_rescoring(tmp_path, monkeypatch):
+def test_shards_split_the_sequences_and_a_final_run_merges_without_rescoring(fakes, tmp_path, monkeypatch):
     data, pred = tmp_path / "data", tmp_path / "exact"
-    _depth_data(data, pred, bonn_b_factor=3.0)
+    _depth_data(fakes, data, pred, bonn_b_factor=3.0)
     out = tmp_path / "out"
     scores = out / "depth/scores/exact"
     assert _run("depth", "--data", data, "--out", out, "--pred", pred, "--shard", "1/2") == 0
@@ -155,9 +150,9 @@ def test_shards_split_the_sequences_and_a_final_run_merges_without_rescoring(tmp
     assert len(calls) == 10
 
 
-def test_unusable_runs_are_one_line_errors(tmp_path, capsys):
+def test_unusable_runs_are_one_line_errors(fakes, tmp_path, capsys):
     data, pred = tmp_path / "data", tmp_path / "exact"
-    _depth_data(data, pred, bonn_b_factor=2.0)
+    _depth_data(fakes, data, pred, bonn_b_factor=2.0)
     (pred / "bonn/crowd2.npy").unlink()
     assert _run("depth", "--data", data, "--out", tmp_path / "o", "--pred", pred) == 2
     assert "exact: no prediction of bonn/crowd2" in capsys.readouterr().err

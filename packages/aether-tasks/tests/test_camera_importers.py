@@ -69,7 +69,7 @@ def test_colmap_single_focal_model_and_its_intrinsics_at_the_model_size(tmp_path
     path = read_camera_path(tmp_path / "m", "colmap")
     np.testing.assert_allclose(path.K[0], [[500, 0, 319.5], [0, 500, 239.5], [0, 0, 1]], atol=1e-12)
     # 640x480 covers 720x480 at scale 1.125 (720x540), then 30 rows are cropped off the top: a centred
-    # principal point stays centred in SPEC §4 pixel coordinates
+    # principal point stays centred in our pixel coordinates
     K = model_intrinsics(path, 480, 720)
     np.testing.assert_allclose(K[0], [[562.5, 0, 359.5], [0, 562.5, 239.5], [0, 0, 1]], atol=1e-9)
 

@@ -22,8 +22,8 @@ def path(n=9, seed=0, step=0.1):
 
 
 def release_raymap(c2w, K, p_max):
-    """SPEC §4 written out in NumPy, independently of our encoder: z = 1 rays of the full-resolution
-    integer pixel grid rotated into the world, then bilinear /8 (align_corners=False: the mean of the 2x2
+    """docs/FORMATS.md#raymap-codec written out in NumPy, independently of our encoder: z = 1 rays of the
+    full-resolution integer pixel grid rotated into the world, then bilinear /8 (align_corners=False: the mean of the 2x2
     pixels around 8i + 3.5, exact for a field affine in the pixel), and signed_log1p(t p_max 10)."""
     u, v = np.meshgrid(np.arange(W // 8) * 8 + 3.5, np.arange(H // 8) * 8 + 3.5)
     out = np.empty((len(c2w), 6, H // 8, W // 8))

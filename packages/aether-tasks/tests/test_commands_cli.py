@@ -2,18 +2,14 @@
 model folder written by diffusers (once the backbone, model folder and codecs are installed)."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_model import write_tiny_model  # noqa: E402
-
-from aether.core.cli import main  # noqa: E402
-from aether.core.media import write_png, write_video  # noqa: E402
+from aether.core.cli import main
+from aether.core.media import write_png, write_video
+from aether.core.testing.tiny_model import write_tiny_model
 
 H, W = 32, 48
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import multiprocessing
 import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +19,9 @@ import pytest
 
 from aether.core.cli import main
 from aether.core.media import write_png, write_video
+from aether.core.testing import killed_when
 
 H, W = 32, 48
-TESTS = Path(__file__).parent
 
 
 def frames(n: int, h: int = H, w: int = W, seed: int = 0) -> np.ndarray:
@@ -247,9 +247,8 @@ KILL_POINTS = {  # where the child kills itself -> whether the old result surviv
 }
 
 
-def crash_child(out: str, point: str) -> None:
-    """Write the new result into ``out`` and SIGKILL this process at ``point`` of the writer."""
-    out = Path(out)
+def crash_child(out: Path, point: str) -> None:
+    """Write the new result into ``out`` and SIGKILL this (forked) process at ``point`` of the writer."""
     staging = out / ".result.commit"
     kills = {
         "between two outputs": lambda src, dst: Path(dst).name == "result_disparity.mp4",
@@ -257,18 +256,10 @@ def crash_child(out: str, point: str) -> None:
         "before the first move": lambda src, dst: Path(src).parent == staging,
         "before the manifest move": lambda src, dst: Path(dst) == out / "result.json",
     }
-
-    def kill_if(hit, real):
-        def call(*args, **kwargs):
-            if hit(*args):
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real(*args, **kwargs)
-        return call
-
     if point == "before removing the staging folder":
-        os.rmdir = kill_if(lambda path: Path(path) == staging, os.rmdir)
+        killed_when(os, "rmdir", lambda path: Path(path) == staging)
     else:
-        os.replace = kill_if(kills[point], os.replace)
+        killed_when(os, "replace", kills[point])
     write_result(1, out)
 
 
@@ -279,10 +270,11 @@ def _which(files: dict[str, str], results: dict[int, dict[str, str]]) -> int | N
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_a_writer_killed_mid_replace_leaves_the_old_or_the_new_result_whole(point, tmp_path, reference, results):
     out = Path(shutil.copytree(reference / "0", tmp_path / "out"))
-    child = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(TESTS)!r}); "
-                            f"from test_hostile_tasks import crash_child; crash_child({str(out)!r}, {point!r})"],
-                           capture_output=True, text=True)
-    assert child.returncode == -signal.SIGKILL, child.stderr
+    # a forked child: the kill and the patched os functions stay out of this process (daemonic: never outlives it)
+    child = multiprocessing.get_context("fork").Process(target=crash_child, args=(out, point), daemon=True)
+    child.start()
+    child.join(120)
+    assert child.exitcode == -signal.SIGKILL, f"the writer was not killed (exit code {child.exitcode})"
 
     visible = {k: v for k, v in snapshot(out).items() if not k.startswith(".")}
     if "result.json" in visible:  # a manifest on view always describes a whole result

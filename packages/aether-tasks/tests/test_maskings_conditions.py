@@ -1,4 +1,5 @@
-"""Task maskings: condition channel layouts, CFG unconditional rules, defaults (SPEC §1, §2)."""
+"""Task maskings: condition channel layouts, CFG unconditional rules, defaults (docs/FORMATS.md#tasks,
+#tensor-layout)."""
 
 import pytest
 import torch

@@ -7,24 +7,20 @@ bring those relative outputs back to the clip's metres within 1 %, and `--scene-
 action exactly as training encoded that clip's cameras."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_model import write_tiny_model  # noqa: E402
-
-from aether.codecs import depth as depth_codec  # noqa: E402
-from aether.codecs import raymap  # noqa: E402
-from aether.codecs.cameras import relative_to_first, write_tum  # noqa: E402
-from aether.core.cli import main  # noqa: E402
-from aether.core.errors import AetherError  # noqa: E402
-from aether.core.media import write_png, write_video  # noqa: E402
-from aether.tasks.pipeline import AetherPipeline  # noqa: E402
-from aether.tasks.result import TaskResult, disparity_from_depth  # noqa: E402
+from aether.codecs import depth as depth_codec
+from aether.codecs import raymap
+from aether.codecs.cameras import relative_to_first, write_tum
+from aether.core.cli import main
+from aether.core.errors import AetherError
+from aether.core.media import write_png, write_video
+from aether.core.testing.tiny_model import write_tiny_model
+from aether.tasks.pipeline import AetherPipeline
+from aether.tasks.result import TaskResult, disparity_from_depth
 
 synthetic = pytest.importorskip("aether.annotate.synthetic")
 H, W, F = 32, 48, 9  # the tiny model's size and frames

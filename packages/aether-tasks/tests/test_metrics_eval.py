@@ -72,7 +72,7 @@ def random_trajectory(n, seed):
 
 def test_pose_metrics_agree_with_evo():
     pytest.importorskip("aether.codecs.trajectory")
-    from evo.core import metrics, sync  # noqa: F401
+    from evo.core import metrics
     from evo.core.trajectory import PoseTrajectory3D
     from evo.main_ape import ape
     from evo.main_rpe import rpe

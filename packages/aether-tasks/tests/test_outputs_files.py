@@ -117,3 +117,17 @@ def test_ground_truth_of_wrong_length_is_rejected_before_writing(tmp_path):
     with pytest.raises(OutputError, match=r"ground-truth poses \(3, 4, 4\) do not match"):
         write_outputs(result, tmp_path / "out", gt_c2w=result.c2w[:3])
     assert not (tmp_path / "out").exists()
+
+
+def test_the_scene_leaves_out_points_far_beyond_the_scene(tmp_path):
+    """A few pixels at the disparity floor (1000x deeper) stay in the PLY but not in the GLB a viewer frames."""
+    import trimesh
+    result = make_result()
+    result.depth[0, 1, :3] = 1000.0 * np.median(result.depth)
+    manifest = write_outputs(result, tmp_path)
+    ply = trimesh.load(tmp_path / manifest["files"]["points_ply"])
+    scene = trimesh.load(tmp_path / manifest["files"]["scene_glb"])
+    glb = {type(g).__name__: g for g in scene.dump(concatenate=False)}["PointCloud"]
+    deep = ply.vertices[:, 2] > 100 * np.median(result.depth)  # the first camera is the world: z is depth
+    assert deep.sum() == 3 and len(glb.vertices) == len(ply.vertices) - 3
+    np.testing.assert_allclose(glb.vertices, ply.vertices[~deep] @ OPENCV_TO_GLTF[:3, :3].T, rtol=1e-5, atol=1e-5)

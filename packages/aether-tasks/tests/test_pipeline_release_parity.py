@@ -1,21 +1,17 @@
-"""What the pipeline does around the model, as the release does it (SPEC §8), against known answers computed
+"""What the pipeline does around the model, as the release does it (docs/FORMATS.md#around-the-model), against known
+answers computed
 with a tiny random diffusers VAE: the disparity of unclamped decoded channels, the seeded posterior samples
 drawn before the noise, and the post-reconstruction of prediction / planning from the decoded RGB."""
-
-import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_model import SCHEDULER_CONFIG, tiny_vae  # noqa: E402
-
-from aether.codecs.video import CogVideoXCodec  # noqa: E402
-from aether.core.registry import default_registry  # noqa: E402
-from aether.tasks.pipeline import AetherPipeline  # noqa: E402
-from aether.tasks.sampling import SamplingConfig  # noqa: E402
-from aether.tasks.trajectories import named_trajectory  # noqa: E402
+from aether.codecs.video import CogVideoXCodec
+from aether.core.registry import default_registry
+from aether.core.testing.tiny_model import SCHEDULER_CONFIG, tiny_vae
+from aether.tasks.pipeline import AetherPipeline
+from aether.tasks.sampling import SamplingConfig
+from aether.tasks.trajectories import named_trajectory
 
 H, W = 32, 48
 
@@ -68,7 +64,8 @@ def test_disparity_averages_the_decoded_depth_channels_unclamped():
     with torch.no_grad():
         raw = vae.decode(colour_depth[:, :, 16:].permute(0, 2, 1, 3, 4) * (1 / vae.config.scaling_factor)).sample
     assert raw.abs().max() > 1.5 and (raw.std(1) > 0.5).any()  # out of range, channels disagree
-    disparity = ((raw.mean(1)[0] * 0.5 + 0.5) ** 2).clamp(1e-3, 1)  # SPEC §8: only p' is clipped
+    # only p' is clipped (docs/FORMATS.md#around-the-model)
+    disparity = ((raw.mean(1)[0] * 0.5 + 0.5) ** 2).clamp(1e-3, 1)
     np.testing.assert_allclose(geometry["disparity"], disparity.numpy(), rtol=1e-5, atol=1e-6)
 
 

@@ -1,16 +1,12 @@
 """The denoising loop: dynamic CFG weights, CFG combination, v-prediction x0 recovery, seeds."""
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_model import SCHEDULER_CONFIG  # noqa: E402
-
-from aether.tasks.sampling import SamplingConfig, denoise, dynamic_guidance, make_scheduler  # noqa: E402
+from aether.core.testing.tiny_model import SCHEDULER_CONFIG
+from aether.tasks.sampling import SamplingConfig, denoise, dynamic_guidance, make_scheduler
 
 SHAPE = (1, 3, 56, 2, 3)
 
@@ -91,7 +87,8 @@ def test_seed_fixes_the_sample():
 
 
 def release_loop(denoiser, condition, steps, seed, held):
-    """The release's DPM loop (SPEC §8): noise drawn and latents kept in ``held`` between steps."""
+    """The release's DPM loop (docs/FORMATS.md#around-the-model): noise drawn and latents kept in ``held`` between
+    steps."""
     scheduler = make_scheduler(SCHEDULER_CONFIG, "dpm")
     scheduler.set_timesteps(steps)
     generator = torch.Generator().manual_seed(seed)

@@ -6,23 +6,18 @@ same tests also run with the real ``disparity`` depth codec and ``raymap`` actio
 aether-codecs registers them.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_model import SCHEDULER_CONFIG  # noqa: E402
-
-from aether.core.errors import ActionLayoutError, PluginError  # noqa: E402
-from aether.core.interfaces import ActionEncoder  # noqa: E402
-from aether.core.registry import default_registry  # noqa: E402
-from aether.tasks.pipeline import AetherPipeline, TaskInputError  # noqa: E402
-from aether.tasks.sampling import SamplingConfig, make_scheduler  # noqa: E402
-from aether.tasks.trajectories import named_trajectory  # noqa: E402
+from aether.core.errors import ActionLayoutError, PluginError
+from aether.core.interfaces import ActionEncoder
+from aether.core.registry import default_registry
+from aether.core.testing.tiny_model import SCHEDULER_CONFIG
+from aether.tasks.pipeline import AetherPipeline, TaskInputError
+from aether.tasks.sampling import SamplingConfig, make_scheduler
+from aether.tasks.trajectories import named_trajectory
 
 H, W = 16, 24
 QUIET = SamplingConfig(progress=False)
@@ -42,7 +37,7 @@ class BlockCodec:
 
 
 class DisparityCodec:
-    """SPEC §3: x = 2 sqrt(p / p_max) - 1 on 3 channels; decode to relative depth."""
+    """docs/FORMATS.md#depth-codec: x = 2 sqrt(p / p_max) - 1 on 3 channels; decode to relative depth."""
 
     def encode(self, depth):
         p = 1 / depth

@@ -13,7 +13,7 @@ def test_yaml_and_toml_give_the_same_config(tmp_path):
     (tmp_path / "a.yaml").write_text("out: run\nsteps: 10\ndata:\n  clips: [clips]\n  frames: [9, 17]\n")
     (tmp_path / "a.toml").write_text('out = "run"\nsteps = 10\n[data]\nclips = ["clips"]\nframes = [9, 17]\n')
     assert load_config(tmp_path / "a.yaml") == load_config(tmp_path / "a.toml")
-    assert load_config(tmp_path / "a.yaml").data.fps == [8.0, 10.0, 12.0, 15.0, 24.0]  # SPEC §1 default
+    assert load_config(tmp_path / "a.yaml").data.fps == [8.0, 10.0, 12.0, 15.0, 24.0]  # docs/FORMATS.md#tasks default
 
 
 @pytest.mark.parametrize("section, field, value, words", [

@@ -13,7 +13,6 @@ from aether.core.clip import iter_clip_paths, load_clip, save_clip
 from aether.core.errors import ClipError
 from aether.train.data import ClipWindows, fit_window, window, window_problem
 from aether.train.sampler import StepBatches
-from tiny_setup import HEIGHT, WIDTH, tiny_config
 
 
 def test_window_strides_by_the_clip_fps_and_fits_the_clip():
@@ -37,7 +36,7 @@ def test_windows_never_repeat_frames():
             window(*bad, np.random.default_rng(0))
 
 
-def test_clips_that_cannot_give_a_shape_are_skipped_and_counted(clips, tmp_path):
+def test_clips_that_cannot_give_a_shape_are_skipped_and_counted(clips, tiny_config, tmp_path):
     """Four 17-frame clips at 24 fps plus one 9-frame clip at 12 fps: 17 frames at 12 fps (a span of 33) fit
     no clip, 9 frames at 24 fps skip the slow clip, and every drawn example comes from a clip that fits."""
     extra = tmp_path / "extra"
@@ -62,7 +61,7 @@ def test_clips_that_cannot_give_a_shape_are_skipped_and_counted(clips, tmp_path)
         ClipWindows(tiny_config(extra, tmp_path / "run2", data={"frames": [17], "fps": [24]}), global_batch=4)
 
 
-def test_every_example_of_a_step_shares_frames_and_fps(clips, tmp_path):
+def test_every_example_of_a_step_shares_frames_and_fps(clips, tiny_config, tmp_path):
     config = tiny_config(clips, tmp_path, data={"frames": [9, 17], "fps": [12, 24]})
     data = ClipWindows(config, global_batch=4)
     shapes = {data.shape_at(step) for step in range(40)}
@@ -74,27 +73,28 @@ def test_every_example_of_a_step_shares_frames_and_fps(clips, tmp_path):
 
 def test_fit_window_keeps_projections_consistent(clips):
     clip = load_clip(iter_clip_paths(clips)[0])
-    rgb, depth, K = fit_window(clip, HEIGHT, WIDTH)
-    assert rgb.shape == (17, HEIGHT, WIDTH, 3) and depth.shape == (17, HEIGHT, WIDTH)
+    rgb, depth, K = fit_window(clip, 32, 48)
+    assert rgb.shape == (17, 32, 48, 3) and depth.shape == (17, 32, 48)
     # a pixel centre of the fitted frame back-projects to the same ray as its source position
     scale = 0.8  # 40 x 64 -> 32 x 51.2 (rounded to 51), then 1-pixel crop on the left
     u, v = 20.0, 10.0
-    x0 = (round(64 * scale) - WIDTH) // 2
+    x0 = (round(64 * scale) - 48) // 2
     src = np.array([(u + x0 + 0.5) / (round(64 * scale) / 64) - 0.5, (v + 0.5) / scale - 0.5, 1.0])
     ray_fit = np.linalg.inv(K[0].astype(np.float64)) @ [u, v, 1.0]
     ray_src = np.linalg.inv(clip.K[0].astype(np.float64)) @ src
     assert np.allclose(ray_fit, ray_src, atol=1e-5)
 
 
-def test_examples_are_encoded_online_and_deterministic(clips, tmp_path):
+def test_examples_are_encoded_online_and_deterministic(clips, tiny_config, tmp_path):
     config = tiny_config(clips, tmp_path)
+    height, width = config.data.height, config.data.width
     data = ClipWindows(config, global_batch=4)
     a, b = data[(3, 1)], data[(3, 1)]
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert a["video"].shape == (9, 3, HEIGHT, WIDTH) and a["action"].shape == (3, 24, 4, 6)
+    assert a["video"].shape == (9, 3, height, width) and a["action"].shape == (3, 24, 4, 6)
     assert a["video"].min() >= -1 and a["depth_video"].max() <= 1 and a["p_max"] > 0
     assert torch.allclose(a["c2w"][0], torch.eye(4), atol=1e-5)          # relative to the first frame
-    expected = raymap.encode_packed(a["c2w"][None], a["K"][None], HEIGHT, WIDTH, a["p_max"][None])[0]
+    expected = raymap.encode_packed(a["c2w"][None], a["K"][None], height, width, a["p_max"][None])[0]
     assert torch.allclose(a["action"], expected)
     assert not torch.equal(data[(3, 2)]["video"], a["video"])
 

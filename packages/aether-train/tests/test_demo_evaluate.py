@@ -40,6 +40,26 @@ def test_exact_reconstruction_beats_the_baselines():
     assert all(model_wins(scores).values())
 
 
+def test_an_unscorable_depth_is_reported_and_the_other_metrics_go_on():
+    """A barely trained model's depth can fall where the truth rises: the protocol refuses its negative
+    alignment scale; the clip keeps its camera scores and the mean is over the clips that could be scored."""
+    clip = _clip()
+    rel = np.linalg.inv(np.asarray(clip.c2w, np.float64)[:1]) @ np.asarray(clip.c2w, np.float64)
+    inverted = TaskResult(rgb=clip.rgb, depth=10.0 - clip.depth, disparity=np.zeros((F, H, W)), c2w=rel,
+                          K=clip.K, fps=12.0)
+    with pytest.warns(UserWarning, match="model depth not scored: the scale-shift alignment gave scale -1"):
+        bad = score_reconstruction(inverted, clip)
+    assert bad["model"]["abs_rel"] is None and bad["model"]["delta_1"] is None
+    assert bad["model"]["ate"] == pytest.approx(0.0, abs=1e-6) and bad["baseline"]["abs_rel"] is not None
+    assert model_wins(bad)["abs_rel"] is False and model_wins(bad)["ate"] is True
+    good = score_reconstruction(TaskResult(rgb=clip.rgb, depth=clip.depth, disparity=np.zeros((F, H, W)), c2w=rel,
+                                           K=clip.K, fps=12.0), clip)
+    mean = mean_scores([{"reconstruction": bad}, {"reconstruction": good}])["reconstruction"]
+    assert mean["model"]["abs_rel"] == pytest.approx(good["model"]["abs_rel"])  # the scored clip alone
+    assert mean["model"]["ate"] == pytest.approx(0.0, abs=1e-6)
+    assert mean_scores([{"reconstruction": bad}])["reconstruction"]["model"]["abs_rel"] is None
+
+
 def test_generation_scores_only_frames_not_given():
     clip = _clip()
     result = TaskResult(rgb=clip.rgb.copy(), depth=clip.depth, disparity=np.zeros((F, H, W)),

@@ -117,3 +117,14 @@ def test_viewer_draws_and_orbits_in_headless_chromium(report):
     assert not errors and (pixels[:, :3] < 250).any(axis=1).mean() > 0.05  # points were drawn
     assert after != before  # dragging orbits the view
     assert overflow <= 0  # the long setting wraps instead of widening the page
+
+
+def test_annotation_table_names_every_summary_column(tmp_path):
+    from aether.annotate.evaluation import SUMMARY_KEYS
+
+    row = {"clips": 3, "failed": 0, **{key: 0.5 for key in SUMMARY_KEYS}}
+    html = write_report(tmp_path / "report.html", config={}, stages={}, scores={}, annotation={"ours": row},
+                        curves_png=None, clips=[]).read_text()
+    header = _section(html, "Camera annotation of the training clips").split("</tr>", 1)[0]
+    assert "<th>ATE (% of path)</th>" in header and "<th>seconds per frame</th>" in header
+    assert not any(f"<th>{key}</th>" in header for key in SUMMARY_KEYS if "_" in key), header  # no snake_case left

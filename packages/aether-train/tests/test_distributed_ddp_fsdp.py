@@ -15,7 +15,6 @@ import torch
 from aether.train import checkpoint as ckpt
 from aether.train.config import dump_config
 from aether.train.loop import train
-from tiny_setup import tiny_config
 
 STEPS = 4
 AETHER = Path(sys.executable).with_name("aether")
@@ -28,7 +27,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def single(clips, tmp_path_factory):
+def single(clips, tiny_config, tmp_path_factory):
     config = tiny_config(clips, tmp_path_factory.mktemp("single") / "run", steps=STEPS, micro_batch=4,
                          eval_examples=0, export=False, ema_decay=0.5)
     done = train(config).checkpoint
@@ -36,7 +35,7 @@ def single(clips, tmp_path_factory):
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_processes_match_one(single, clips, tmp_path, strategy):
+def test_two_processes_match_one(single, clips, tiny_config, tmp_path, strategy):
     """Global batch 4 = 2 processes x 1 example x 2 accumulated micro-batches (the first skips the
     gradient sync). Hybrid FSDP (``distributed.hybrid``) is left out to keep the suite fast."""
     config = tiny_config(clips, tmp_path / "run", steps=STEPS, micro_batch=1, grad_accum=2, eval_examples=0,

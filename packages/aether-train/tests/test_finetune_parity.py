@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from aether.core.backbone import AetherBackbone
-from aether.core.model_folder import default_scheduler_config
+from aether.core.testing.tiny_model import write_tiny_model
 from aether.tasks.pipeline import AetherPipeline
 from aether.tasks.sampling import SamplingConfig
 from aether.train import loop
@@ -19,9 +19,6 @@ from aether.train.conditions import TaskDraw
 from aether.train.data import collate
 from aether.train.distributed import Dist
 from aether.train.sampler import posterior_seeds
-from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXTransformer3DModel
-from safetensors.torch import save_file
-from tiny_setup import HEIGHT, WIDTH, tiny_config
 
 KEY = (7, 0)          # the example's (step, slot)
 FIRST_TIMESTEP = 999  # the pipeline's first step; zero terminal SNR makes the noisy latent pure noise there
@@ -29,18 +26,9 @@ FIRST_TIMESTEP = 999  # the pipeline's first step; zero terminal SNR makes the n
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    """A tiny folder in the released layout, written by diffusers (VAE configured for twice the frame size)."""
-    path = tmp_path_factory.mktemp("model")
-    torch.manual_seed(0)
-    CogVideoXTransformer3DModel(
-        num_attention_heads=2, attention_head_dim=16, in_channels=96, out_channels=56, time_embed_dim=8,
-        text_embed_dim=16, num_layers=1, sample_height=HEIGHT // 8, sample_width=WIDTH // 8, sample_frames=9,
-        use_rotary_positional_embeddings=True, max_text_seq_length=226).save_pretrained(path / "transformer")
-    AutoencoderKLCogVideoX(block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4, latent_channels=16,
-                           sample_height=2 * HEIGHT, sample_width=2 * WIDTH).save_pretrained(path / "vae")
-    CogVideoXDPMScheduler(**default_scheduler_config()).save_pretrained(path / "scheduler")
-    save_file({"prompt_embeds": torch.randn(1, 226, 16)}, path / "empty_prompt_embeds.safetensors")
-    return path
+    """A tiny folder in the released layout for the tiny config's 32 x 48 frames, written by diffusers (VAE
+    configured for twice the frame size)."""
+    return write_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 class _Captured(Exception):
@@ -73,7 +61,8 @@ def _inference(pipe: AetherPipeline, task: str, frames: np.ndarray, action: torc
 
 @pytest.mark.parametrize("posterior", ["sample", "mode"])
 @pytest.mark.parametrize("task", ["reconstruction", "prediction", "planning", "unconditional"])
-def test_trainer_feeds_the_model_what_inference_feeds_it(clips, model_dir, tmp_path, monkeypatch, task, posterior):
+def test_trainer_feeds_the_model_what_inference_feeds_it(clips, tiny_config, model_dir, tmp_path, monkeypatch, task,
+                                                           posterior):
     config = tiny_config(clips, tmp_path / "run", eval_examples=0,
                          data={"fps": [12], "posterior": posterior},
                          model={"init": str(model_dir), "video_codec": "cogvideox", "tiny": {}})
@@ -102,7 +91,7 @@ def test_trainer_feeds_the_model_what_inference_feeds_it(clips, model_dir, tmp_p
     assert int(expected["timestep"]) == FIRST_TIMESTEP and torch.equal(got["timestep"], expected["timestep"])
     assert float(got["fps"]) == float(expected["fps"]) == 12.0
     assert torch.equal(got["prompt"], expected["prompt"])
-    assert got["latent"].shape == expected["latent"].shape == (1, 3, 96, HEIGHT // 8, WIDTH // 8)
+    assert got["latent"].shape == expected["latent"].shape == (1, 3, 96, 4, 6)  # 32 x 48 frames
     for channel in range(96):
         torch.testing.assert_close(got["latent"][:, :, channel], expected["latent"][:, :, channel], rtol=1e-5,
                                    atol=1e-5, msg=lambda m: f"{task}, channel {channel}: {m}")

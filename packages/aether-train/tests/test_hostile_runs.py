@@ -20,25 +20,29 @@ from aether.core import atomic
 from aether.core.testing import killed_when, run_killed
 from aether.core.cli import main
 from aether.train import checkpoint as ckpt
-from aether.train.config import dump_config
+from aether.train.config import TrainConfig, dump_config
 from aether.train.loop import train
 from aether.train.runlog import RunLog, read_log
 from safetensors.torch import load_file
-from tiny_setup import tiny_config
 
 STEPS, EVERY = 6, 2
 LAST, BEFORE = f"step_{STEPS:08d}", f"step_{STEPS - EVERY:08d}"  # the newest checkpoint and the one before
 
 
-def _config(clips: Path, out: Path, **overrides):
-    return tiny_config(clips, out, **{"steps": STEPS, "checkpoint_every": EVERY, "keep_last": 3,
-                                      "eval_examples": 0, **overrides})
+ConfigFactory = Callable[..., TrainConfig]
 
 
-def _write_config(clips: Path, folder: Path, out: Path | None = None, **overrides) -> Path:
+@pytest.fixture(scope="module")
+def configs(clips, tiny_config) -> ConfigFactory:
+    """The short run's config: ``configs(out, **overrides)``."""
+    return lambda out, **overrides: tiny_config(clips, out, **{"steps": STEPS, "checkpoint_every": EVERY,
+                                                               "keep_last": 3, "eval_examples": 0, **overrides})
+
+
+def _write_config(configs: ConfigFactory, folder: Path, out: Path | None = None, **overrides) -> Path:
     """``folder/config.yaml`` of the tiny run into ``out`` (default ``folder/run``)."""
     path = folder / "config.yaml"
-    path.write_text(dump_config(_config(clips, out or folder / "run", **overrides)))
+    path.write_text(dump_config(configs(out or folder / "run", **overrides)))
     return path
 
 
@@ -53,22 +57,22 @@ def _weights(run: Path, step: int = STEPS) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def good(clips, tmp_path_factory) -> Path:
+def good(configs, tmp_path_factory) -> Path:
     """A finished run (checkpoints at 2, 4 and 6, exported model), written under umask 022."""
     run = tmp_path_factory.mktemp("good") / "run"
     mask = os.umask(0o022)
     try:
-        train(_config(clips, run))
+        train(configs(run))
     finally:
         os.umask(mask)
     return run
 
 
 @pytest.fixture
-def copy(good, clips, tmp_path) -> Path:
+def copy(good, configs, tmp_path) -> Path:
     """A copy of the good run in ``tmp_path/run``, with ``tmp_path/config.yaml`` pointing at it."""
     shutil.copytree(good, tmp_path / "run")
-    _write_config(clips, tmp_path)
+    _write_config(configs, tmp_path)
     return tmp_path
 
 
@@ -82,46 +86,48 @@ def _zero(path: Path) -> None:
     path.write_bytes(b"")
 
 
-def _every_checkpoint_damaged(folder: Path, clips: Path) -> list[str]:
+def _every_checkpoint_damaged(folder: Path, configs: ConfigFactory) -> list[str]:
     for path in ckpt.list_checkpoints(folder / "run"):
         _zero(path / ckpt.MODEL)
     return ["train", str(folder / "config.yaml"), "--resume"]
 
 
-def _export_damaged(folder: Path, clips: Path) -> list[str]:
+def _export_damaged(folder: Path, configs: ConfigFactory) -> list[str]:
     """The export of a damaged checkpoint named by its folder: no other one may stand in for it."""
     checkpoint = folder / "run" / ckpt.CHECKPOINTS / LAST
     _zero(checkpoint / ckpt.MODEL)
     return ["train", "export", str(checkpoint), str(folder / "exported")]
 
 
-def _export_all_damaged(folder: Path, clips: Path) -> list[str]:
+def _export_all_damaged(folder: Path, configs: ConfigFactory) -> list[str]:
     for path in ckpt.list_checkpoints(folder / "run"):
         _zero(path / ckpt.MODEL)
     return ["train", "export", str(folder / "run"), str(folder / "exported")]
 
 
-def _out_at(relative: str) -> Callable[[Path, Path], list[str]]:
+def _out_at(relative: str) -> Callable[[Path, ConfigFactory], list[str]]:
     """A run whose ``out`` is ``relative`` to a folder holding a file ``file``."""
-    def argv(folder: Path, clips: Path) -> list[str]:
+    def argv(folder: Path, configs: ConfigFactory) -> list[str]:
         (folder / "file").write_text("x")
-        return ["train", str(_write_config(clips, folder, out=folder / relative))]
+        return ["train", str(_write_config(configs, folder, out=folder / relative))]
     return argv
 
 
 # case -> (prepare the copy in the folder and return the command line, words of the one-line error)
-REFUSALS: dict[str, tuple[Callable[[Path, Path], list[str]], list[str]]] = {
+REFUSALS: dict[str, tuple[Callable[[Path, ConfigFactory], list[str]], list[str]]] = {
     "fresh run in a used folder": (
-        lambda folder, clips: ["train", str(folder / "config.yaml")],
+        lambda folder, configs: ["train", str(folder / "config.yaml")],
         ["holds an earlier run (checkpoints, log.jsonl, model)", "pass --resume"]),
     "resume under a changed lr and steps": (
-        lambda folder, clips: ["train", str(_write_config(clips, folder, steps=8, optim={"lr": 1e-3})), "--resume"],
+        lambda folder, configs: ["train", str(_write_config(configs, folder, steps=8, optim={"lr": 1e-3})),
+                                 "--resume"],
         ["trained with another config (optim.lr: 0.003 -> 0.001; steps: 6 -> 8)", "--override-config"]),
     "override to fewer steps than done": (
-        lambda folder, clips: ["train", str(_write_config(clips, folder, steps=4)), "--resume", "--override-config"],
+        lambda folder, configs: ["train", str(_write_config(configs, folder, steps=4)), "--resume",
+                                 "--override-config"],
         ["steps: 4 is below the checkpoint's step 6"]),
     "override without resume": (
-        lambda folder, clips: ["train", str(folder / "config.yaml"), "--override-config"], ["add --resume"]),
+        lambda folder, configs: ["train", str(folder / "config.yaml"), "--override-config"], ["add --resume"]),
     "every checkpoint damaged": (
         _every_checkpoint_damaged,
         ["no checkpoint of", "model.safetensors cannot be read (SafetensorError", "to start the run over"]),
@@ -130,8 +136,9 @@ REFUSALS: dict[str, tuple[Callable[[Path, Path], list[str]], list[str]]] = {
     "export of a run whose checkpoints are all damaged": (
         _export_all_damaged, ["no checkpoint of", "model.safetensors cannot be read (SafetensorError"]),
     "override of the architecture": (
-        lambda folder, clips: ["train", str(_write_config(clips, folder, steps=8, model={"tiny": {"num_layers": 2}})),
-                               "--resume", "--override-config"],
+        lambda folder, configs: ["train", str(_write_config(configs, folder, steps=8,
+                                                            model={"tiny": {"num_layers": 2}})),
+                                 "--resume", "--override-config"],
         ["--override-config cannot change what the weights are (model.tiny", "choose another out folder"]),
     "out is a file": (_out_at("file"), ["out: cannot write to", "(File exists); choose a writable folder"]),
     "out below a file": (_out_at("file/run"), ["out: cannot write to", "(Not a directory); choose a writable folder"]),
@@ -139,9 +146,9 @@ REFUSALS: dict[str, tuple[Callable[[Path, Path], list[str]], list[str]]] = {
 
 
 @pytest.mark.parametrize("case", REFUSALS)
-def test_refusals_exit_2_in_one_line_and_change_nothing(case, copy, clips, capsys):
+def test_refusals_exit_2_in_one_line_and_change_nothing(case, copy, configs, capsys):
     make_argv, words = REFUSALS[case]
-    argv = make_argv(copy, clips)
+    argv = make_argv(copy, configs)
     before = _snapshot(copy / "run")
     assert main(argv) == 2
     lines = capsys.readouterr().err.strip().splitlines()
@@ -217,10 +224,10 @@ def test_export_of_a_run_passes_over_a_damaged_newest_checkpoint(copy, good, cap
     assert (copy / "run" / ckpt.CHECKPOINTS / LAST).is_dir()  # an export only reads: the damaged one stays
 
 
-def test_override_config_continues_on_the_new_schedule(copy, clips, tmp_path_factory):
+def test_override_config_continues_on_the_new_schedule(copy, configs, tmp_path_factory):
     changed = {"steps": 8, "optim": {"lr": 1e-3}}
-    assert main(["train", str(_write_config(clips, copy, **changed)), "--resume", "--override-config"]) == 0
-    fresh = train(_config(clips, tmp_path_factory.mktemp("fresh") / "run", export=False, **changed))
+    assert main(["train", str(_write_config(configs, copy, **changed)), "--resume", "--override-config"]) == 0
+    fresh = train(configs(tmp_path_factory.mktemp("fresh") / "run", export=False, **changed))
     log = [r for r in read_log(copy / "run" / "log.jsonl") if "lr" in r]
     assert [r["step"] for r in log] == list(range(8))
     assert [r["lr"] for r in log[STEPS:]] == [r["lr"] for r in fresh.history[STEPS:]]
@@ -268,8 +275,8 @@ CRASHES: dict[str, tuple[Callable[[], None], list[str], list[str]]] = {
 
 
 @pytest.mark.parametrize("crash", CRASHES)
-def test_a_run_killed_midway_resumes_to_the_same_end(crash, good, clips, tmp_path):
-    config = _write_config(clips, tmp_path)
+def test_a_run_killed_midway_resumes_to_the_same_end(crash, good, configs, tmp_path):
+    config = _write_config(configs, tmp_path)
     if crash.startswith("between"):  # a rerun of the finished run re-exports over its model folder
         shutil.copytree(good, tmp_path / "run")
     arm, left, missing = CRASHES[crash]

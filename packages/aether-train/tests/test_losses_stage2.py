@@ -1,4 +1,4 @@
-"""Stage-1 diffusion target and stage-2 losses on hand-built cases (SPEC §6)."""
+"""Stage-1 diffusion target and stage-2 losses on hand-built cases (the aether-train README, how it works)."""
 
 from __future__ import annotations
 
@@ -75,18 +75,17 @@ def test_colour_loss_is_zero_for_identical_videos_and_grows_with_noise():
 
 def test_decoded_losses_reach_the_latents_through_the_cogvideox_vae():
     from aether.codecs.video import CogVideoXCodec
-    from diffusers import AutoencoderKLCogVideoX
+    from aether.core.testing.tiny_model import tiny_vae
 
     torch.manual_seed(0)
-    vae = AutoencoderKLCogVideoX(block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4,
-                                 latent_channels=16, sample_height=64, sample_width=96).requires_grad_(False)
+    vae = tiny_vae().requires_grad_(False)
     latents = torch.randn(1, 3, 16, 4, 6, requires_grad=True)
     video = CogVideoXCodec(vae).decode(latents)
     losses.colour_loss(video, torch.zeros_like(video)).sum().backward()
     assert latents.grad is not None and latents.grad.abs().sum() > 0
 
 
-def test_depth_loss_still_teaches_where_the_prediction_leaves_the_release_range(clips, tmp_path):
+def test_depth_loss_still_teaches_where_the_prediction_leaves_the_release_range(clips, tiny_config, tmp_path):
     """A predicted depth video brighter than the near end (q > 1) decodes to a clipped, constant disparity in the
     release; the loss reads it unclipped, so its gradient still reaches those latents."""
     from aether.codecs.encoders import RaymapEncoder
@@ -94,7 +93,6 @@ def test_depth_loss_still_teaches_where_the_prediction_leaves_the_release_range(
     from aether.train.config import LossConfig
     from aether.train.data import ClipWindows, collate
     from aether.train.objective import Objective
-    from tiny_setup import tiny_config
 
     batch = collate([ClipWindows(tiny_config(clips, tmp_path), global_batch=1)[(0, 0)]])
     codec = PixelCodec()

@@ -17,11 +17,10 @@ from aether.train import checkpoint as ckpt
 from aether.train.config import dump_config
 from aether.train.loop import train
 from aether.train.runlog import read_log
-from tiny_setup import HEIGHT, WIDTH, tiny_config
 
 
 @pytest.fixture(scope="module")
-def full_run(clips, tmp_path_factory):
+def full_run(clips, tiny_config, tmp_path_factory):
     return train(tiny_config(clips, tmp_path_factory.mktemp("full") / "run"))
 
 
@@ -35,7 +34,7 @@ def test_200_steps_lower_every_tasks_loss(full_run):
     assert record["samples_per_s"] > 0 and record["tokens_per_s"] > 0 and "latent" in record["terms"]
 
 
-def test_stopped_at_100_and_resumed_gives_the_same_losses(full_run, clips, tmp_path):
+def test_stopped_at_100_and_resumed_gives_the_same_losses(full_run, clips, tiny_config, tmp_path):
     config = tiny_config(clips, tmp_path / "run")
     first = train(config, stop_after=100)
     assert first.steps_done == 100 and not first.finished and first.model_dir is None
@@ -53,11 +52,11 @@ def test_stopped_at_100_and_resumed_gives_the_same_losses(full_run, clips, tmp_p
 
 def test_export_loads_in_the_pipeline_and_runs(full_run, tmp_path):
     pipe = AetherPipeline.from_pretrained(full_run.model_dir, device="cpu")
-    assert (pipe.height, pipe.width) == (HEIGHT, WIDTH)
+    assert (pipe.height, pipe.width) == (32, 48)  # the tiny config's frames
     assert json.loads((full_run.model_dir / "aether.json").read_text())["video_codec"] == "pixel"
-    frames = np.random.default_rng(0).integers(0, 255, (9, HEIGHT, WIDTH, 3), dtype=np.uint8)
+    frames = np.random.default_rng(0).integers(0, 255, (9, pipe.height, pipe.width, 3), dtype=np.uint8)
     result = pipe.reconstruct(frames, fps=12.0, config=SamplingConfig(steps=2, progress=False))
-    assert result.depth.shape == (9, HEIGHT, WIDTH) and np.isfinite(result.c2w).all()
+    assert result.depth.shape == (9, pipe.height, pipe.width) and np.isfinite(result.c2w).all()
     trained = ckpt.load_weights(full_run.checkpoint)
     loaded = pipe.backbone.state_dict()
     assert all(torch.equal(trained[k], loaded[k]) for k in trained)
@@ -68,14 +67,14 @@ def test_export_command_writes_a_model_folder(full_run, tmp_path):
     assert ModelFolder(tmp_path / "model").settings.video_codec == "pixel"
 
 
-def test_time_budget_stops_cleanly_with_a_checkpoint(clips, tmp_path):
+def test_time_budget_stops_cleanly_with_a_checkpoint(clips, tiny_config, tmp_path):
     result = train(tiny_config(clips, tmp_path / "run", max_minutes=1e-6, eval_examples=0))
     assert result.steps_done == 1 and not result.finished
     assert result.checkpoint == ckpt.checkpoint_dir(tmp_path / "run", 1)
     assert (result.model_dir / "transformer" / "config.json").is_file()
 
 
-def test_stage_two_with_ema_and_accumulation(clips, tmp_path):
+def test_stage_two_with_ema_and_accumulation(clips, tiny_config, tmp_path):
     config = tiny_config(clips, tmp_path / "run", steps=3, micro_batch=2, grad_accum=2, ema_decay=0.9,
                          eval_examples=0, export=False, loss={"stage": 2})
     result = train(config)
@@ -86,7 +85,7 @@ def test_stage_two_with_ema_and_accumulation(clips, tmp_path):
     assert raw.keys() == ema.keys() and any(not torch.equal(raw[k], ema[k]) for k in raw)
 
 
-def test_cached_posteriors_match_the_online_codec(clips, tmp_path):
+def test_cached_posteriors_match_the_online_codec(clips, tiny_config, tmp_path):
     from aether.codecs.video import PixelCodec
     from aether.train.cache import CachedWindows
 
@@ -111,7 +110,7 @@ def test_cached_posteriors_match_the_online_codec(clips, tmp_path):
     assert train(config).finished
 
 
-def test_activation_checkpointing_changes_memory_not_losses(clips, tmp_path):
+def test_activation_checkpointing_changes_memory_not_losses(clips, tiny_config, tmp_path):
     def losses(checkpointing: bool) -> list[float]:
         config = tiny_config(clips, tmp_path / str(checkpointing), steps=3, eval_examples=0, export=False,
                              model={"activation_checkpointing": checkpointing})
@@ -120,7 +119,7 @@ def test_activation_checkpointing_changes_memory_not_losses(clips, tmp_path):
     assert losses(True) == pytest.approx(losses(False), rel=1e-5)
 
 
-def test_worker_processes_give_the_same_examples(clips, tmp_path):
+def test_worker_processes_give_the_same_examples(clips, tiny_config, tmp_path):
     def losses(workers: int) -> list[float]:
         config = tiny_config(clips, tmp_path / str(workers), steps=3, eval_examples=0, export=False,
                              data={"num_workers": workers})

@@ -140,6 +140,24 @@ def _locked_task(clip_path: Path, out: Path, config: AnnotateConfig, stamp: str,
         return _annotate_locked(clip_path, out, config, stamp, blocking)
 
 
+# Read by NumPy's and SciPy's BLAS (OpenBLAS, MKL) as a worker starts, so set where the workers inherit it.
+WORKER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def one_thread_per_worker() -> Iterator[None]:
+    """Processes spawned inside this block size their BLAS thread pools to one thread (unless the variables
+    are set already): each worker has about one core, and idle OpenBLAS threads spin on the cores the other
+    workers need."""
+    unset = [name for name in WORKER_THREAD_VARIABLES if name not in os.environ]
+    os.environ.update(dict.fromkeys(unset, "1"))
+    try:
+        yield
+    finally:
+        for name in unset:
+            os.environ.pop(name, None)
+
+
 def _worker_init() -> None:
     # Each worker already has a core of its own; OpenCV's thread pool would oversubscribe them.
     import cv2
@@ -174,8 +192,11 @@ def annotate_dir(path: str | os.PathLike, out: str | os.PathLike, config: Annota
     # spawn, not fork: a fork copies OpenCV's thread pool locks as they were, and its children can hang on them
     context = multiprocessing.get_context("spawn")
     with using_folder(out), contextlib.ExitStack() as stack:
-        pool = None if workers == 1 or len(stamps) < 2 else stack.enter_context(
-            ProcessPoolExecutor(min(workers, len(stamps)), context, initializer=_worker_init))
+        pool = None
+        if workers > 1 and len(stamps) > 1:
+            stack.enter_context(one_thread_per_worker())  # workers spawn at the pool's first tasks
+            pool = stack.enter_context(ProcessPoolExecutor(min(workers, len(stamps)), context,
+                                                           initializer=_worker_init))
         bar = stack.enter_context(progress_bar(total=len(stamps), desc="annotate", unit="clip", disable=not progress))
         # A clip that another run is annotating is put off to the end, then waited for (and found done).
         for blocking in (False, True):

@@ -1,5 +1,5 @@
-"""The camera annotation pipeline (SPEC §5): masking, slicing, coarse cameras and refinement, each stage a
-plugin built by name from the registry, run on one clip."""
+"""The camera annotation pipeline (the aether-annotate README): masking, slicing, coarse cameras and refinement, each
+stage a plugin built by name from the registry, run on one clip."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """Readers of the camera files other tools write: COLMAP models (text or binary) and NeRF / Blender
-``transforms.json``. Each returns :class:`ToolCameras` in our conventions (c2w, OpenCV axes, SPEC §4
+``transforms.json``. Each returns :class:`ToolCameras` in our conventions (c2w, OpenCV axes,
+docs/FORMATS.md#cameras-and-axes
 pixel coordinates) but still in the tool's world frame; making the first pose the identity is the
 caller's choice (:func:`aether.codecs.cameras.relative_to_first`).
 
 - COLMAP stores world-to-camera poses as ``QW QX QY QZ TX TY TZ`` with OpenCV axes, and places the
-  centre of the top-left pixel at (0.5, 0.5); SPEC §4 places it at (0, 0), so ``c = c_colmap - 0.5``.
+  centre of the top-left pixel at (0.5, 0.5); ours is at (0, 0), so ``c = c_colmap - 0.5``.
   Distortion parameters are dropped (the pinhole part is kept). Images come in name order.
 - NeRF / Blender store c2w with OpenGL axes (y up, z backward); intrinsics from ``fl_x`` / ``fl_y`` /
   ``cx`` / ``cy`` (instant-ngp, nerfstudio) or ``camera_angle_x`` (the original Blender scenes: centred
@@ -29,7 +30,8 @@ from aether.codecs.errors import CodecError
 @dataclass(frozen=True)
 class ToolCameras:
     """``c2w (N, 4, 4)`` float64 OpenCV camera-to-world in the tool's world, ``K (N, 3, 3)`` float64 in
-    pixels (SPEC §4 pixel coordinates), ``sizes (N, 2)`` image ``(height, width)``, ``names`` per frame."""
+    pixels (our pixel coordinates: docs/FORMATS.md#cameras-and-axes), ``sizes (N, 2)`` image ``(height, width)``,
+    ``names`` per frame."""
 
     c2w: np.ndarray
     K: np.ndarray
@@ -47,7 +49,7 @@ COLMAP_MODELS = {
     11: ("RAD_TAN_THIN_PRISM_FISHEYE", 16, False),
 }
 _MODEL_BY_NAME = {name: (count, single) for name, count, single in COLMAP_MODELS.values()}
-COLMAP_PIXEL_OFFSET = 0.5  # COLMAP's top-left pixel centre is (0.5, 0.5); SPEC §4's is (0, 0)
+COLMAP_PIXEL_OFFSET = 0.5  # COLMAP's top-left pixel centre is (0.5, 0.5); ours is (0, 0)
 
 
 def _colmap_K(model: str, params: np.ndarray, where: str) -> np.ndarray:

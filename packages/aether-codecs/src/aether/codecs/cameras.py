@@ -1,35 +1,51 @@
 """Camera utilities: pose inversion, axis conventions, quaternions, TUM files, a validated batch.
 
 Functions accept torch tensors or NumPy arrays of shape ``(..., 4, 4)`` / ``(..., 3, 3)`` and return
-the same kind. Quaternions are scalar-last ``(x, y, z, w)`` like SciPy and the TUM format.
+the same kind. Quaternions are scalar-last ``(x, y, z, w)`` like SciPy and the TUM format. Importing
+this module does not import torch (NumPy-only callers such as the annotation workers stay light).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from scipy.spatial.transform import Rotation
 
 from aether.core.atomic import write_text
 from aether.codecs.errors import CodecError
 
-Array = torch.Tensor | np.ndarray
+if TYPE_CHECKING:  # annotations only: see the module doc
+    import torch
+
+    Array = torch.Tensor | np.ndarray
+
 ROTATION_TOLERANCE = 1e-4
 # Flips camera y and z: OpenCV (x right, y down, z forward) <-> OpenGL (x right, y up, z backward).
 _CV_GL = np.diag([1.0, -1.0, -1.0, 1.0])
 
 
+def _is_tensor(x: Array) -> bool:
+    # a tensor can only exist once its caller imported torch, so there is no need to import it here
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _to_numpy(x: Array) -> np.ndarray:
+    return np.asarray(x.detach().cpu() if _is_tensor(x) else x, dtype=np.float64)
+
+
 def _lib(x: Array):
-    return torch if isinstance(x, torch.Tensor) else np
+    return sys.modules["torch"] if _is_tensor(x) else np
 
 
 def _like(x: Array, value: np.ndarray) -> Array:
-    if isinstance(x, torch.Tensor):
-        return torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    if _is_tensor(x):
+        return sys.modules["torch"].as_tensor(value, dtype=x.dtype, device=x.device)
     dtype = np.asarray(x).dtype
     return np.asarray(value, dtype=dtype if dtype.kind == "f" else np.float64)
 
@@ -54,7 +70,7 @@ opengl_to_opencv = opencv_to_opengl
 
 def matrix_to_quaternion(rot: Array) -> Array:
     """``(..., 3, 3)`` rotations -> ``(..., 4)`` unit quaternions ``(x, y, z, w)`` with ``w >= 0``."""
-    rot_np = np.asarray(rot.detach().cpu() if isinstance(rot, torch.Tensor) else rot, dtype=np.float64)
+    rot_np = _to_numpy(rot)
     quat = Rotation.from_matrix(rot_np.reshape(-1, 3, 3)).as_quat()
     quat = quat * np.where(quat[:, 3:] < 0, -1.0, 1.0)  # one canonical sign of the double cover
     return _like(rot, quat.reshape(*rot_np.shape[:-2], 4))
@@ -62,7 +78,7 @@ def matrix_to_quaternion(rot: Array) -> Array:
 
 def quaternion_to_matrix(quat: Array) -> Array:
     """``(..., 4)`` quaternions ``(x, y, z, w)`` (normalised here) -> ``(..., 3, 3)`` rotations."""
-    q_np = np.asarray(quat.detach().cpu() if isinstance(quat, torch.Tensor) else quat, dtype=np.float64)
+    q_np = _to_numpy(quat)
     if not np.isfinite(q_np).all() or (np.linalg.norm(q_np, axis=-1) < 1e-12).any():
         raise CodecError("quaternions must be finite and non-zero")
     rot = Rotation.from_quat(q_np.reshape(-1, 4)).as_matrix()
@@ -95,7 +111,7 @@ def read_tum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 def write_tum(path: str | os.PathLike, timestamps: Array, c2w: Array) -> Path:
     """Write ``timestamps (N,)`` and ``c2w (N, 4, 4)`` as a TUM trajectory, atomically."""
     ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
-    poses = np.asarray(c2w.detach().cpu() if isinstance(c2w, torch.Tensor) else c2w, dtype=np.float64)
+    poses = _to_numpy(c2w)
     if poses.shape != (len(ts), 4, 4):
         raise CodecError(f"c2w must be (N, 4, 4) with N = {len(ts)} timestamps, got {poses.shape}")
     quat = matrix_to_quaternion(poses[:, :3, :3])
@@ -106,6 +122,8 @@ def write_tum(path: str | os.PathLike, timestamps: Array, c2w: Array) -> Path:
 def check_cameras(c2w: torch.Tensor, K: torch.Tensor, where: str = "cameras") -> None:
     """Raise :class:`CodecError` unless ``c2w (..., 4, 4)`` are finite rigid transforms and
     ``K (..., 3, 3)`` finite intrinsics with positive focals, with matching leading shapes."""
+    import torch
+
     if c2w.shape[-2:] != (4, 4) or K.shape[-2:] != (3, 3) or c2w.shape[:-2] != K.shape[:-2]:
         raise CodecError(f"{where}: need c2w (..., 4, 4) and K (..., 3, 3) with equal leading dims, "
                          f"got {tuple(c2w.shape)} and {tuple(K.shape)}")

@@ -1,4 +1,4 @@
-"""Depth <-> 3-channel video in [-1, 1] via square-rooted normalised disparity (SPEC §3).
+"""Depth <-> 3-channel video in [-1, 1] via square-rooted normalised disparity (docs/FORMATS.md#depth-codec).
 
 Accepts batched ``(B, F, H, W)`` or unbatched ``(F, H, W)`` depth; outputs keep that batching.
 Invalid pixels (depth <= 0) encode to -1, which decodes to the far limit (1000 x nearest depth).
@@ -30,7 +30,7 @@ def _p_max(disp: torch.Tensor) -> torch.Tensor:
 
 def max_disparity(depth: torch.Tensor) -> torch.Tensor:
     """``p_max`` of depth ``(B, F, H, W)`` (``(B,)``) or ``(F, H, W)`` (a scalar): ``1 / the nearest valid depth``,
-    the clip's unit of relative depth and of its raymap translations (SPEC §3, §4)."""
+    the clip's unit of relative depth and of its raymap translations (docs/FORMATS.md#depth-codec, #raymap-codec)."""
     d, squeeze = with_batch(torch.as_tensor(depth), 4, "depth")
     p_max = _p_max(_disparity_of(d))
     return p_max[0] if squeeze else p_max
@@ -53,8 +53,8 @@ def disparity(video: torch.Tensor, clip: bool = True) -> torch.Tensor:
     """``video (B, F, 3, H, W)`` -> relative disparity ``p' (B, F, H, W)`` (unbatched in, unbatched out).
 
     The channels are averaged as decoded, unclamped, ``q = mean / 2 + 0.5``. With ``clip``, ``p' = q^2``
-    clipped to ``[1e-3, 1]``, as the release decodes (SPEC §8): clamping each channel first moves the result
-    wherever a decoded video's channels disagree. Without, ``p' = q |q|``: the same value wherever the
+    clipped to ``[1e-3, 1]``, as the release decodes (docs/FORMATS.md#around-the-model): clamping each channel first
+    moves the result wherever a decoded video's channels disagree. Without, ``p' = q |q|``: the same value wherever the
     release does not clip, and still rising with ``q`` beyond, so a loss on it keeps its gradient exactly
     where a prediction is furthest off (training's depth loss)."""
     v, squeeze = with_batch(video, 5, "depth video")

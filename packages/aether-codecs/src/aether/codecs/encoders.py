@@ -1,4 +1,4 @@
-"""The SPEC §3 depth codec and the SPEC §4 raymap action encoder as the plugin objects of
+"""The depth codec and the raymap action encoder (docs/FORMATS.md) as the plugin objects of
 :mod:`aether.core.interfaces` (built by name through the registry; see :mod:`aether.codecs.plugins`)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from aether.core.interfaces import ActionEncoder, DepthCodec
 
 
 class DisparityCodec(DepthCodec):
-    """SPEC §3 depth codec (:mod:`aether.codecs.depth`) as a plugin object."""
+    """The depth codec (:mod:`aether.codecs.depth`, docs/FORMATS.md#depth-codec) as a plugin object."""
 
     def encode(self, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return depth_codec.encode(depth)
@@ -22,8 +22,8 @@ class DisparityCodec(DepthCodec):
 
 
 class RaymapEncoder(ActionEncoder):
-    """SPEC §4 raymap, packed to ``(B, T, 24, h, w)``; decode unpacks and fits cameras, by default with
-    one set of intrinsics per clip (each batch element is one clip from one camera)."""
+    """The raymap (docs/FORMATS.md#raymap-codec), packed to ``(B, T, 24, h, w)``; decode unpacks and fits cameras, by
+    default with one set of intrinsics per clip (each batch element is one clip from one camera)."""
 
     def __init__(self, layout: str = "strided", method: str = "lstsq", shared_intrinsics: bool = True) -> None:
         if layout not in ("strided", "consecutive") or method not in ("lstsq", "released"):

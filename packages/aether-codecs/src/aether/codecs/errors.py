@@ -1,8 +1,13 @@
 """The one error type the codecs raise on bad input, and the input-batching check they share."""
 
-import torch
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from aether.core.errors import AetherError
+
+if TYPE_CHECKING:  # NumPy-only codec modules import this one without loading torch
+    import torch
 
 
 class CodecError(AetherError, ValueError):

@@ -17,11 +17,11 @@ def aether_modalities():
         ModalitySpec(name="cogvideox", role="video", build="aether.codecs.video:CogVideoXCodec.from_pretrained",
                      summary="CogVideoX VAE from a local diffusers folder (build(vae_dir=...))"),
         ModalitySpec(name="disparity", role="depth", build="aether.codecs.encoders:DisparityCodec",
-                     summary="depth <-> sqrt-normalised disparity video (SPEC §3)"),
+                     summary="depth <-> sqrt-normalised disparity video"),
     ]
 
 
 @hookimpl
 def aether_action_encoders():
-    return [PluginSpec(name="raymap", summary="camera raymap, 4 frames x 6 channels per latent (SPEC §4)",
+    return [PluginSpec(name="raymap", summary="camera raymap, 4 frames x 6 channels per latent",
                        build="aether.codecs.encoders:RaymapEncoder")]

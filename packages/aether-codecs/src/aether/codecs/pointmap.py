@@ -1,4 +1,4 @@
-"""World pointmaps from depth and cameras (SPEC §4): ``P = depth * d + o``, ``d`` the z = 1 ray."""
+"""World pointmaps from depth and cameras (docs/FORMATS.md#raymap-codec): ``P = depth * d + o``, ``d`` the z = 1 ray."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Camera trajectory <-> raymap video and its packing into latent frames (SPEC §4).
+"""Camera trajectory <-> raymap video and its packing into latent frames (docs/FORMATS.md#raymap-codec).
 
 Wraps :mod:`aether.core.kernels.raymap_reference` with validation and unbatched inputs: every
 function takes a leading batch dim ``B`` or none (``c2w (F, 4, 4)``, raymap ``(F, 6, h, w)``) and
@@ -69,7 +69,7 @@ def _check_layout(layout: str) -> None:
 
 
 def pack(raymap: torch.Tensor, layout: Layout = "strided") -> torch.Tensor:
-    """``(B, F, C, h, w)`` with ``F = 4k+1`` -> ``(B, k+1, 4C, h, w)`` (SPEC §4 packing)."""
+    """``(B, F, C, h, w)`` with ``F = 4k+1`` -> ``(B, k+1, 4C, h, w)`` (docs/FORMATS.md#packing-into-latent-frames)."""
     _check_layout(layout)
     x, squeeze = with_batch(raymap, 5, "raymap")
     _check_frames(x.shape[1])
@@ -164,8 +164,8 @@ def _released_focal(spread: torch.Tensor, z: torch.Tensor, size: int, n: int) ->
 
 def _fit_released(cols: torch.Tensor, rows: torch.Tensor, height: int,
                   width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The released heuristic, term by term (SPEC §4), from the directions' column means ``cols (N, 3, w)``
-    and row means ``rows (N, 3, h)`` -> ``R``, ``K (N, 3, 3)``.
+    """The released heuristic, term by term (docs/FORMATS.md#raymap-codec), from the directions' column means ``cols
+    (N, 3, w)`` and row means ``rows (N, 3, h)`` -> ``R``, ``K (N, 3, 3)``.
 
     z is the mean direction (the release's ``mean(o + d) - mean(o)``), x the last-minus-first column
     spread made orthogonal to z, y = z x x; one focal, the mean of the focals of the x and the y field
@@ -211,8 +211,8 @@ def decode(raymap: torch.Tensor, height: int, width: int, p_max: torch.Tensor | 
     """Raymap ``(B, F, 6, h, w)`` -> ``c2w (B, F, 4, 4)``, ``K (B, F, 3, 3)`` in the input dtype.
 
     ``lstsq`` fits rotation, fx, fy, cx, cy to every direction (exact on a clean raymap);
-    ``released`` is the released heuristic (SPEC §4). The translation is the mean of the origins with
-    the log inverted per pixel (as the release does), relative when ``p_max`` is None.
+    ``released`` is the released heuristic (docs/FORMATS.md#raymap-codec). The translation is the mean of the origins
+    with the log inverted per pixel (as the release does), relative when ``p_max`` is None.
     ``shared_intrinsics`` (one camera filmed the clip) takes the median of the frames' intrinsics and
     refits each rotation to every direction under it; still exact on a clean raymap, and on a generated
     one far less noisy than a rotation from one frame's own intrinsics (a QR of a 3x3 fit).

@@ -1,4 +1,5 @@
-"""Trajectory alignment and pose errors in NumPy float64 (SPEC §7), as evo's APE and RPE compute them.
+"""Trajectory alignment and pose errors in NumPy float64, as evo's APE and RPE compute them
+(docs/FORMATS.md#long-videos-and-evaluation).
 
 Poses are c2w ``(N, 4, 4)``, paired frame by frame. Alignment as evo's flags: ``sim3`` (``-as``: rotation,
 translation and scale by Umeyama), ``se3`` (``-a``), ``scale`` (``-s``: only the Umeyama scale, applied to

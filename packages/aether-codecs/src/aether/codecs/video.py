@@ -3,7 +3,8 @@ latents ``(B, k+1, 16, H/8, W/8)``.
 
 ``decode`` returns the decoder's values unclamped: they may leave [-1, 1] where generated latents are
 off the training distribution, and the depth codec averages a depth video's three channels before
-clipping anything (SPEC §8); colour consumers clamp (``aether.tasks.pipeline.AetherPipeline.decode_rgb``).
+clipping anything (docs/FORMATS.md#around-the-model); colour consumers clamp
+(``aether.tasks.pipeline.AetherPipeline.decode_rgb``).
 
 ``PixelCodec`` is parameter-free (CPU tests, demos, tiny models); ``CogVideoXCodec`` wraps the
 released diffusers ``AutoencoderKLCogVideoX``.
@@ -128,7 +129,7 @@ class CogVideoXCodec(VideoCodec):
     ``scaling_factor``; slicing on. Tiling is on wherever diffusers' tiles give exactly the untiled
     latent grid (the released 480x720 frames with its VAE, where the release tiles too); elsewhere
     (frames small against the VAE's configured sample size) the tiled sizes come out wrong
-    (SPEC §8), so that call runs untiled."""
+    (docs/FORMATS.md#around-the-model), so that call runs untiled."""
 
     def __init__(self, vae) -> None:
         config = vae.config

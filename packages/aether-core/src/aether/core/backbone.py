@@ -1,5 +1,5 @@
 """The AETHER backbone: diffusers' ``CogVideoXTransformer3DModel`` with 96 input and 56 output
-channels (SPEC §2), the fps-aware rotary embedding and the stored empty-prompt embedding.
+channels (docs/FORMATS.md#tensor-layout), the fps-aware rotary embedding and the stored empty-prompt embedding.
 
 The released AetherV1 ``transformer/`` folder loads unchanged with :meth:`AetherBackbone.from_pretrained`;
 :meth:`AetherBackbone.tiny` builds a CPU-sized model of the same class for tests.

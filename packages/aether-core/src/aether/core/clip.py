@@ -14,8 +14,9 @@ anything else         any          kept in :attr:`Clip.extras` (e.g. ``labels``)
 ====================  ===========  =============================================
 
 and string metadata ``fps``, ``source`` plus any other keys (kept in :attr:`Clip.meta`).
-Folders of frames (``rgb/*.png``, ``depth/*.npy`` or 16-bit ``depth/*.png``, optional ``K.npy``,
-``c2w.npy``, ``meta.json``) and mp4 files (colour only) load into the same :class:`Clip`.
+Clip folders (``rgb/*.png``, ``depth/*.npy`` or 16-bit ``depth/*.png``, optional ``K.npy``,
+``c2w.npy``, ``meta.json``), plain folders of images and video files (colour only) load into the same
+:class:`Clip`. A folder with an ``rgb/`` subfolder is a clip folder: images beside ``rgb/`` are ignored.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ import numpy as np
 
 from aether.core.atomic import atomic_path
 from aether.core.errors import ClipError
+from aether.core.frame_folders import frame_files, image_frames, read_frame_folder, stack_frames
 from aether.core.json_files import read_json_object
+from aether.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_array, read_image, read_rgb, read_video
 
 ROTATION_TOLERANCE = 1e-3
-DEFAULT_FPS = 12.0  # the frame rate of a clip that does not say its own (a frame folder without meta.json)
+DEFAULT_FPS = 12.0  # the frame rate of a clip that does not say its own (a frame folder without meta.json fps)
 _CORE = ("rgb", "depth", "K", "c2w", "dynamic_mask")
 _DTYPES = {"rgb": np.uint8, "depth": np.float32, "K": np.float32, "c2w": np.float32,
            "dynamic_mask": np.uint8}
@@ -196,37 +199,28 @@ def _meta_number(meta: dict, key: str, default: float, path: Path) -> float:
         raise ClipError(f"{path / 'meta.json'}: field {key!r}: expected a number, got {meta[key]!r}") from None
 
 
-def _stack(files: list[Path], read) -> np.ndarray:
-    """``read`` every file; the frames of one clip must share one shape (a clear error, not NumPy's)."""
-    frames = [read(f) for f in files]
-    for file, frame in zip(files, frames):
-        if frame.shape != frames[0].shape:
-            raise ClipError(f"{file}: frame of shape {frame.shape} differs from {files[0].name}'s "
-                            f"{frames[0].shape}; every frame of a clip must have the same size")
-    return np.stack(frames)
+def _is_clip_folder(path: Path) -> bool:
+    return (path / "rgb").is_dir()
 
 
-def _rgb_files(path: Path) -> list[Path]:
-    """A frame folder's colour frames in order: ``rgb/*.png``, then ``rgb/*.jpg``."""
-    return sorted((path / "rgb").glob("*.png")) + sorted((path / "rgb").glob("*.jpg"))
+def _depth_files(path: Path, suffix: str) -> list[Path]:
+    folder = path / "depth"
+    return frame_files(folder, (suffix,)) if folder.is_dir() else []
 
 
 def _load_folder(path: Path) -> Clip:
-    from aether.core.media import read_array, read_image
-
     meta = _read_meta(path)
-    rgb_files = _rgb_files(path)
+    rgb_files = image_frames(path / "rgb")
     if not rgb_files:
-        raise ClipError(f"{path}: field 'rgb': no rgb/*.png or rgb/*.jpg frames in the folder")
-    rgb = _stack(rgb_files, read_image)
+        raise ClipError(f"{path}: field 'rgb': no image frames ({', '.join(IMAGE_SUFFIXES)}) in rgb/")
+    rgb = stack_frames(rgb_files, read_rgb)
     depth = None
-    npy = sorted((path / "depth").glob("*.npy"))
-    png = sorted((path / "depth").glob("*.png"))
+    npy, png = _depth_files(path, ".npy"), _depth_files(path, ".png")
     if npy:
-        depth = _stack(npy, read_array).astype(np.float32)
+        depth = stack_frames(npy, read_array).astype(np.float32)
     elif png:
         # 16-bit PNG depth stores integer units; depth_scale converts them to metres.
-        depth = _stack(png, read_image).astype(np.float32) * _meta_number(meta, "depth_scale", 0.001, path)
+        depth = stack_frames(png, read_image).astype(np.float32) * _meta_number(meta, "depth_scale", 0.001, path)
     cams = {}
     for name, shape in (("K", (3, 3)), ("c2w", (4, 4))):
         file = path / f"{name}.npy"
@@ -237,34 +231,52 @@ def _load_folder(path: Path) -> Clip:
                 source=str(meta.get("source", path.name)), **cams).validate(str(path))
 
 
-def load_clip(path: str | os.PathLike) -> Clip:
-    """Load a clip from a ``.safetensors`` file, a folder of frames or a video file (colour only)."""
+def _load(path: str | os.PathLike) -> tuple[Clip, bool]:
+    """The clip at ``path`` and whether the input states its frame rate (else it is :data:`DEFAULT_FPS`)."""
     path = Path(path)
     if not path.exists():
         raise ClipError(f"{path}: no such file or folder")
+    if path.suffix == ".safetensors" and path.is_file():
+        return _load_safetensors(path), True
+    if path.is_dir() and _is_clip_folder(path):  # rgb/ wins over images beside it
+        return _load_folder(path), "fps" in _read_meta(path)
     if path.is_dir():
-        return _load_folder(path)
-    if path.suffix == ".safetensors":
-        return _load_safetensors(path)
-    if path.suffix.lower() in {".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif"}:
-        from aether.core.media import read_video
-
+        rgb, fps = read_frame_folder(path), 0.0
+    elif path.suffix.lower() in VIDEO_SUFFIXES:
         rgb, fps = read_video(path)
-        return Clip(rgb=rgb, fps=fps or DEFAULT_FPS, source=path.name).validate(str(path))
-    raise ClipError(f"{path}: unknown clip type {path.suffix!r}; use .safetensors, a frame folder or .mp4")
+    else:
+        raise ClipError(f"{path}: unknown clip type {path.suffix!r}; use a .safetensors clip, a folder of "
+                        f"frames or a video file ({', '.join(VIDEO_SUFFIXES)})")
+    return Clip(rgb=rgb, fps=fps or DEFAULT_FPS, source=path.name).validate(str(path)), fps > 0
+
+
+def load_clip(path: str | os.PathLike) -> Clip:
+    """Load a clip from a ``.safetensors`` file, a clip folder (``rgb/``), a plain folder of images or a
+    video file (colour only; :data:`DEFAULT_FPS` when the input states no frame rate)."""
+    return _load(path)[0]
+
+
+def load_frames(path: str | os.PathLike) -> tuple[np.ndarray, float | None]:
+    """The colour frames uint8 ``(F, H, W, 3)`` of any video input a user gives (anything
+    :func:`load_clip` reads) and the frame rate it states: None for a folder without ``meta.json`` fps
+    or a container without a rate, so that the caller picks (and says) its default."""
+    clip, stated = _load(path)
+    return clip.rgb, clip.fps if stated else None
 
 
 def iter_clip_paths(path: str | os.PathLike) -> list[Path]:
-    """A single clip path, or every ``*.safetensors`` clip in a folder (sorted)."""
+    """The clips of ``path``: a folder's ``*.safetensors`` (sorted); else the path itself, one clip (a file,
+    a clip folder with ``rgb/``, a folder of images without ``.safetensors``)."""
     path = Path(path)
-    if path.is_dir() and not (path / "rgb").is_dir():
-        return sorted(path.glob("*.safetensors"))
+    if path.is_dir() and not _is_clip_folder(path):
+        clips = sorted(path.glob("*.safetensors"))
+        return clips if clips or not image_frames(path) else [path]
     return [path]
 
 
 def clip_length(path: str | os.PathLike) -> tuple[int, float]:
     """A clip's frame count and fps without reading its frames: the header of a ``.safetensors``
-    clip, the file count and ``meta.json`` of a frame folder; other clips are loaded."""
+    clip, the file count (and ``meta.json``) of a frame folder; video files are loaded."""
     path = Path(path)
     if path.suffix == ".safetensors" and path.is_file():
         from safetensors import safe_open
@@ -274,9 +286,11 @@ def clip_length(path: str | os.PathLike) -> tuple[int, float]:
                 return int(f.get_slice("rgb").get_shape()[0]), float((f.metadata() or {})["fps"])
         except Exception:  # a corrupt header, no rgb tensor or no fps: loading it names what is wrong
             pass
-    elif path.is_dir() and (path / "rgb").is_dir():
-        frames = _rgb_files(path)
-        if frames:
-            return len(frames), _meta_number(_read_meta(path), "fps", DEFAULT_FPS, path)
+    elif path.is_dir():
+        clip_folder = _is_clip_folder(path)
+        frames = image_frames(path / "rgb" if clip_folder else path)
+        if frames:  # else loading it names what is missing
+            fps = _meta_number(_read_meta(path), "fps", DEFAULT_FPS, path) if clip_folder else DEFAULT_FPS
+            return len(frames), fps
     clip = load_clip(path)
     return clip.num_frames, clip.fps

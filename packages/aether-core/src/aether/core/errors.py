@@ -17,7 +17,7 @@ class PluginError(AetherError, LookupError):
 
 
 class ActionLayoutError(AetherError, TypeError):
-    """An action encoder asked for a view of its channels that it does not hold (e.g. a SPEC §4 raymap)."""
+    """An action encoder asked for a view of its channels that it does not hold (e.g. an AETHER raymap)."""
 
 
 class ClipError(AetherError, ValueError):

@@ -63,7 +63,7 @@ def aether_attention_backends() -> list[PluginSpec]:
 
 @hookspec
 def aether_annotation_stages() -> list[PluginSpec]:
-    """Stages of the camera annotation pipeline (SPEC §5). The spec name is ``<stage>.<method>``
+    """Stages of the camera annotation pipeline (the aether-annotate README). The spec name is ``<stage>.<method>``
     with stage one of ``masking``, ``slicing``, ``coarse``, ``refine``; ``build(**options)``
     returns a callable stage object documented in :mod:`aether.annotate`."""
 

@@ -1,4 +1,4 @@
-"""Initialise an AETHER backbone from CogVideoX-I2V (SPEC §2): 32 -> 16 channels becomes 96 -> 56.
+"""Initialise an AETHER backbone from CogVideoX-I2V (docs/FORMATS.md#tensor-layout): 32 -> 16 channels becomes 96 -> 56.
 
 Input channels: noisy colour ``0:16`` <- old ``0:16`` (noisy latent), colour condition ``56:72`` <- old
 ``16:32`` (image condition), all others zero. Output channels: colour ``0:16`` <- old ``0:16``, the rest

@@ -23,7 +23,7 @@ IN_CHANNELS = OUT_CHANNELS + CONDITION_CHANNELS  # 96
 
 class VideoCodec(ABC):
     """Pixels <-> latents. ``encode((B, F, 3, H, W)) -> (B, T, 16, H/8, W/8)``; ``decode`` inverts,
-    unclamped (colour consumers clamp; the depth codec averages channels first, SPEC §8)."""
+    unclamped (colour consumers clamp; the depth codec averages channels first, docs/FORMATS.md#around-the-model)."""
 
     latent_channels: int = COLOUR_CHANNELS
     spatial_factor: int = 8
@@ -50,7 +50,7 @@ class VideoCodec(ABC):
 
 
 class DepthCodec(ABC):
-    """Metric depth <-> 3-channel video in [-1, 1] (SPEC §3)."""
+    """Metric depth <-> 3-channel video in [-1, 1] (docs/FORMATS.md#depth-codec)."""
 
     @abstractmethod
     def encode(self, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,14 +77,15 @@ class ActionEncoder(ABC):
         """``(B, T, channels, h, w)`` -> (``c2w (B, F, 4, 4)``, ``K (B, F, 3, 3)``)."""
 
     def to_raymap(self, action: torch.Tensor) -> torch.Tensor:
-        """``(B, T, channels, h, w)`` -> the SPEC §4 raymap ``(B, F, 6, h, w)`` the channels hold: world ray
+        """``(B, T, channels, h, w)`` -> the raymap ``(B, F, 6, h, w)`` the channels hold
+        (docs/FORMATS.md#raymap-codec): world ray
         directions of camera z = 1, then ``signed_log1p(t p_max s_ray)`` origins (stage-2 training's pointmap
         loss reads it). The default holds none and says so: nothing may read other channels as a raymap."""
-        raise ActionLayoutError(f"the {type(self).__name__} action encoder's channels hold no SPEC §4 raymap "
-                                "(ray directions and origins)")
+        raise ActionLayoutError(f"the {type(self).__name__} action encoder's channels hold no AETHER "
+                                "raymap (ray directions and origins)")
 
     def from_raymap(self, raymap: torch.Tensor) -> torch.Tensor:
-        """A SPEC §4 raymap ``(B, F, 6, h, w)`` (the release's ``--raymap`` input) -> this encoder's action
+        """A raymap ``(B, F, 6, h, w)`` (the release's ``--raymap`` input, docs/FORMATS.md#raymap-codec) -> this action
         ``(B, T, channels, h, w)``. The default cannot and says so."""
         raise ActionLayoutError(f"the {type(self).__name__} action encoder does not read raymaps; give the "
                                 "trajectory as camera poses (a TUM file) instead")
@@ -94,7 +95,7 @@ class TaskMasking(ABC):
     """Which observed colour latents condition the model, and how CFG drops them."""
 
     name: str
-    train_probability: float  # share of training examples using this colour condition (SPEC §1)
+    train_probability: float  # share of training examples using this colour condition (docs/FORMATS.md#tasks)
     default_steps: int
     default_guidance: float
     dynamic_cfg: bool

@@ -3,6 +3,7 @@ NumPy arrays without ever unpickling them."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from aether.core.errors import ClipError
 
 # the fastest frame rate an mp4 round-trips at: imageio reads 1000 fps and above back as 0
 MAX_FPS = 960.0
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:
@@ -43,18 +46,39 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float) -> Path
     return Path(path)
 
 
-def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """Read a video file into uint8 ``(F, H, W, 3)`` and its fps."""
-    import imageio.v2 as imageio
+def _ffmpeg_problem(exc: Exception) -> str:
+    """The last line of ffmpeg's stderr in ``exc`` (imageio-ffmpeg appends all of it): the one saying why."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
 
+
+def _not_the_upright_size(record: logging.LogRecord) -> bool:
+    """Drops imageio-ffmpeg's warning that a rotated (phone) video's frames differ in size from the
+    stored ones: ffmpeg turns them upright on purpose."""
+    return "different from the source frame size" not in record.getMessage()
+
+
+def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
+    """Read a video file of any :data:`VIDEO_SUFFIXES` container into uint8 ``(F, H, W, 3)``, upright as
+    its rotation metadata says, and its fps (0.0 when the container states none)."""
+    # imageio-ffmpeg directly: imageio's FFMPEG plugin refuses .m4v and .gif by name, ffmpeg reads both
+    import imageio_ffmpeg
+
+    logging.getLogger("imageio_ffmpeg").addFilter(_not_the_upright_size)  # a no-op once added
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ClipError(f"{path}: unknown video type {path.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}")
     try:
-        reader = imageio.get_reader(Path(path), format="FFMPEG")
-        fps = float(reader.get_meta_data().get("fps", 0.0))
-        frames = np.stack([np.asarray(f)[..., :3] for f in reader])
-        reader.close()
-    except Exception as exc:  # imageio raises many types for unreadable files
-        raise ClipError(f"{path}: cannot read video ({exc}); is it a valid mp4?") from exc
-    return frames, fps
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        meta = next(reader)
+        width, height = meta["size"]
+        frames = [np.frombuffer(data, np.uint8).reshape(height, width, 3) for data in reader]
+    except Exception as exc:  # ffmpeg fails with OSError / RuntimeError and its whole log
+        raise ClipError(f"{path}: cannot decode video ({_ffmpeg_problem(exc)}); check that it plays, or "
+                        "re-encode it (ffmpeg -i IN out.mp4)") from exc
+    if not frames:
+        raise ClipError(f"{path}: the video holds no frames")
+    return np.stack(frames), float(meta.get("fps") or 0.0)
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
@@ -73,10 +97,36 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     try:
         image = np.asarray(imageio.imread(Path(path)))
     except Exception as exc:
-        raise ClipError(f"{path}: cannot read image ({exc})") from exc
+        raise ClipError(f"{path}: cannot read image ({exc}); re-save it as PNG or JPEG, or remove it") from exc
     if image.ndim == 3 and image.shape[-1] == 4:
         image = image[..., :3]
     return image
+
+
+def to_rgb8(image: np.ndarray, where: str) -> np.ndarray:
+    """An image as read (gray ``(H, W)``, gray + alpha, RGB or RGBA; 8- or 16-bit) as uint8 RGB
+    ``(H, W, 3)``: alpha dropped, gray repeated, 16 bits cut to their high byte, the rule Pillow itself
+    applies to 16-bit colour PNGs (so 16-bit gray and colour frames agree; ``v * 257`` gives back ``v``)."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] in (2, 4):  # gray + alpha, RGBA
+        image = image[..., :-1]
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ClipError(f"{where}: expected a gray, RGB or RGBA image, got shape {image.shape}")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    if image.dtype != np.uint8:
+        raise ClipError(f"{where}: {image.dtype} pixels; colour frames must be 8- or 16-bit images "
+                        "(save them as 8-bit PNG or JPEG)")
+    return image
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as uint8 RGB ``(H, W, 3)`` (:func:`to_rgb8` of :func:`read_image`)."""
+    return to_rgb8(read_image(path), str(path))
 
 
 def read_array(path: str | os.PathLike) -> np.ndarray:

@@ -63,7 +63,7 @@ def _info(args: argparse.Namespace) -> int:
 def compute_empty_prompt_embeds(t5_dir: str | Path, max_length: int):
     """The T5 embedding ``(1, max_length, D)`` of the empty prompt, as CogVideoX pipelines compute it.
 
-    ``t5_dir`` holds ``tokenizer/`` and ``text_encoder/`` (CogVideoX's layout). Needs ``transformers``.
+    ``t5_dir`` holds ``tokenizer/`` and ``text_encoder/`` (CogVideoX's layout). Needs the ``t5`` extra (transformers).
     """
     from aether.core.errors import CheckpointError
 
@@ -72,9 +72,8 @@ def compute_empty_prompt_embeds(t5_dir: str | Path, max_length: int):
         import torch
         from transformers import T5EncoderModel, T5Tokenizer
     except ImportError as exc:
-        raise CheckpointError("computing the empty prompt embedding needs the transformers package and T5 "
-                              "weights; pip install transformers sentencepiece, or supply "
-                              "empty_prompt_embeds.safetensors") from exc
+        raise CheckpointError(f"computing the empty prompt embedding needs transformers ({exc}) and T5 weights; "
+                              "pip install 'aether-core[t5]', or supply empty_prompt_embeds.safetensors") from exc
     missing = [name for name in ("tokenizer", "text_encoder") if not (t5_dir / name).is_dir()]
     if missing:
         raise CheckpointError(f"{t5_dir} has no {' or '.join(n + '/' for n in missing)} (T5 weights); pass --t5 with a "

@@ -1,4 +1,4 @@
-"""The AETHER model folder: a local diffusers-layout folder (SPEC §2, a superset of the release)::
+"""The AETHER model folder: a local diffusers-layout folder (docs/FORMATS.md#tensor-layout, a superset of the release)::
 
     transformer/                       diffusers config.json + safetensors (sharded or not)
     scheduler/scheduler_config.json    CogVideoXDPMScheduler (v-prediction)

@@ -1,4 +1,4 @@
-"""fps-aware 3D rotary embedding of the AETHER backbone (SPEC §2).
+"""fps-aware 3D rotary embedding of the AETHER backbone (docs/FORMATS.md#tensor-layout).
 
 CogVideoX 1.0 places latent frame ``t`` at temporal position ``t``; AETHER places it at
 ``t * (12 / fps)`` so clips of different frame rates share one time axis. The spatial grid is

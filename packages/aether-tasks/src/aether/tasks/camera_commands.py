@@ -2,7 +2,7 @@
 raymap out, and whether their motion will show (docs/CAMERAS.md).
 
 Every path comes out camera-to-world, OpenCV axes, first pose the identity. Raymaps are the release's
-unpacked ``(F, 6, H/8, W/8)`` float32 ``.npy`` (``(F, 6, 60, 90)`` at 480 x 720, SPEC §4).
+unpacked ``(F, 6, H/8, W/8)`` float32 ``.npy`` (``(F, 6, 60, 90)`` at 480 x 720, docs/FORMATS.md#raymap-codec).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def _convert(parser: argparse.ArgumentParser):
     parser.add_argument("--to", choices=("tum", "npy", "raymap"), required=True,
                         help="tum text, npy c2w (F, 4, 4) float64, or the release's raymap .npy")
     parser.add_argument("--fps", type=float, default=DEFAULT_FPS,
-                        help=f"timestamps of a TUM output from a format without any (default {DEFAULT_FPS:g})")
+                        help=f"timestamps of a TUM output from a format without any (default: {DEFAULT_FPS:g})")
     _add_camera(parser)
     add_scale_options(parser)
 

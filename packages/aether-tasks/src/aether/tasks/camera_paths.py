@@ -1,5 +1,5 @@
 """Camera paths from the files people have, in our one convention: camera-to-world, OpenCV axes
-(x right, y down, z forward), first pose the identity (SPEC §4). See docs/CAMERAS.md.
+(x right, y down, z forward), first pose the identity (docs/FORMATS.md#raymap-codec). See docs/CAMERAS.md.
 
 Formats (``fmt``): ``tum``, ``colmap`` (model folder, text or binary), ``nerf`` (``transforms.json``),
 ``kitti`` (12 numbers a line), ``npy`` (c2w ``(F, 4, 4)``, OpenCV axes), ``opengl-c2w`` (the same with

@@ -15,7 +15,6 @@ from aether.core.cli_options import add_plugin_option, add_progress_option
 from aether.core.dtypes import DTYPES, dtype_name
 from aether.tasks.trajectories import trajectory_names
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 DEFAULT_FPS = 12.0  # what prediction and planning tell the model without --fps
 
 
@@ -46,7 +45,7 @@ def _add_common(parser: argparse.ArgumentParser, default_steps: str) -> None:
     parser.add_argument("--fps", type=float,
                         help=f"frame rate the model is told (default: the video's, else {DEFAULT_FPS:g})")
     parser.add_argument("--smooth", action="store_true", help="smooth the cameras: a constant-velocity Kalman "
-                        "filter and RTS smoother on positions and on rotation vectors (SPEC §7)")
+                        "filter and RTS smoother on positions and on rotation vectors")
 
 
 def _add_trajectory(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +56,7 @@ def _add_trajectory(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, help="frames to generate, 4k + 1 (default: the trajectory's "
                                                     "length, else the model's)")
     parser.add_argument("--fov", type=float, default=60.0, help="horizontal field of view in degrees of a "
-                                                                "--trajectory / --named path (default 60)")
+                                                                "--trajectory / --named path (default: 60)")
     parser.add_argument("--post-reconstruction", choices=("rgb", "latents"), default="rgb",
                         help="depth and cameras from the generated video decoded to RGB and re-encoded (rgb, the "
                              "release) or from its colour latents directly (latents: one VAE encode fewer)")
@@ -118,6 +117,8 @@ def _fps(args: argparse.Namespace, default: float, source: str) -> float:
 
 
 def _pipeline(args: argparse.Namespace):
+    if getattr(args, "pipeline", None) is not None:  # `aether app` loads the model once and runs these commands
+        return args.pipeline
     from aether.core.attention import build_attention_processor, install_attention_processor
     from aether.tasks.pipeline import AetherPipeline
 
@@ -130,11 +131,11 @@ def _pipeline(args: argparse.Namespace):
 
 def _read_image(path: Path):
     from aether.core.errors import ClipError
-    from aether.core.media import read_image
+    from aether.core.media import read_rgb
 
     if not path.is_file():
         raise ClipError(f"{path}: no such image file")
-    return read_image(path)
+    return read_rgb(path)
 
 
 def _read_trajectory(args: argparse.Namespace):
@@ -221,7 +222,9 @@ def _write(result, args: argparse.Namespace, scale) -> int:
 
 
 def reconstruct_command(parser: argparse.ArgumentParser):
-    parser.add_argument("video", type=Path, help="video: .mp4, a frame folder or a .safetensors clip")
+    parser.add_argument("video", type=Path, help="video: a video file (.mp4, .mov, .mkv, .webm, .avi, .gif, "
+                        ".m4v), a folder of frames (images in natural name order), a clip folder (rgb/) or a "
+                        ".safetensors clip")
     _add_common(parser, "4")
     parser.add_argument("--window", type=int, default=41, help="frames per window of long videos (4k + 1)")
     parser.add_argument("--stride", type=int, default=24, help="frames between window starts")
@@ -231,18 +234,24 @@ def reconstruct_command(parser: argparse.ArgumentParser):
                              "aether reconstruct clip.mp4 --model aether-model --out out --scene-depth 2.5")
 
     def run(args: argparse.Namespace) -> int:
-        from aether.core.clip import load_clip
+        import sys
+
+        from aether.core.clip import load_frames
+        from aether.core.media import IMAGE_SUFFIXES
         from aether.tasks.pipeline import TaskInputError, check_video
 
         config, scale = _start(args), scale_config(args)
         if args.video.suffix.lower() in IMAGE_SUFFIXES:
             raise TaskInputError(f"{args.video} is a single image; reconstruct needs a video of >= 9 frames "
-                                 "(for one image use `aether predict`)")
-        clip = load_clip(args.video)
-        check_video(clip.rgb)
-        fps = _fps(args, clip.fps, str(args.video))
+                                 "(for one image use `aether predict`; for frames, give their folder)")
+        rgb, video_fps = load_frames(args.video)
+        check_video(rgb)
+        fps = _fps(args, video_fps or DEFAULT_FPS, str(args.video))
+        if args.fps is None and video_fps is None:
+            print(f"note: {args.video} states no frame rate; using the default {DEFAULT_FPS:g} fps (set --fps)",
+                  file=sys.stderr)
         pipe = _pipeline(args)
-        result = pipe.reconstruct(clip.rgb, fps=fps, config=config, window=args.window, stride=args.stride)
+        result = pipe.reconstruct(rgb, fps=fps, config=config, window=args.window, stride=args.stride)
         return _write(result, args, scale)
 
     return run

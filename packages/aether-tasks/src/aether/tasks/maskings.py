@@ -1,5 +1,5 @@
-"""Task maskings (SPEC §1, §2): which latent frames carry an observed colour condition, which of
-them the CFG unconditional branch drops, default steps / guidance and the training share.
+"""Task maskings (docs/FORMATS.md#tasks, #tensor-layout): which latent frames carry an observed colour condition, which
+of them the CFG unconditional branch drops, default steps / guidance and the training share.
 
 Condition layout ``(B, T, 40, h, w)``: colour condition ``[0:16]`` (observed colour latents, zeros
 elsewhere) and action ``[16:40]`` (the packed raymap of a given trajectory, else zeros).

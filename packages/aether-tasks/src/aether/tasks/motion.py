@@ -1,8 +1,8 @@
 """Will a camera path's motion show? Its size in the model's units and in pixels (docs/CAMERAS.md).
 
 A path drives the model through its raymap, whose translations are ``t * p_max`` (units of the nearest
-depth) before ``s_ray`` and the log (SPEC §4). What the model can show is the image motion this causes:
-here, the motion of image points at the nearest depth (the most parallax any point gets; rotation moves
+depth) before ``s_ray`` and the log (docs/FORMATS.md#raymap-codec). What the model can show is the image motion this
+causes: here, the motion of image points at the nearest depth (the most parallax any point gets; rotation moves
 every point alike), as the median over a grid of pixels.
 """
 

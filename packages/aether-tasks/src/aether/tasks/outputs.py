@@ -9,7 +9,7 @@ For ``name = "result"`` in ``out_dir``:
 ``result_trajectory.txt``  cameras as a TUM trajectory (timestamp = frame / fps, c2w)
 ``result_intrinsics.json`` image size, fps and K (F, 3, 3) in pixels
 ``result_points.ply``      coloured point cloud, world = first camera, OpenCV axes
-``result_scene.glb``       the same points plus camera frusta (lines), flipped to glTF's y-up
+``result_scene.glb``       the same points (but the farthest) plus camera frusta (lines), in glTF's y-up
 ``result_trajectory.png``  top-down and side views of the camera centres (+ ground truth)
 ``result.json``            the manifest: relative paths, shapes and frame counts
 =========================  ==============================================================
@@ -54,6 +54,9 @@ class OutputConfig(BaseModel):
     max_points: int = Field(200_000, ge=1, description="points kept (random subset) in PLY and GLB")
     max_frusta: int = Field(25, ge=1, description="camera frusta drawn in the GLB (evenly spaced frames)")
     frustum_depth: float = Field(0.1, gt=0, description="frustum length as a share of the median depth")
+    scene_depth: float = Field(20.0, gt=0, description="GLB only: points deeper than this many median depths are "
+                               "left out (the PLY keeps them): a few near the disparity floor, hundreds of "
+                               "times deeper than the scene, make a viewer zoom out until the scene vanishes")
     colormap: str = Field("Spectral", description="matplotlib colormap for the disparity video")
     seed: int = 0
 
@@ -88,8 +91,8 @@ def colorize(values: np.ndarray, colormap: str = "Spectral") -> np.ndarray:
     return (cmap(np.clip(values, 0.0, 1.0))[..., :3] * 255).round().astype(np.uint8)
 
 
-def point_cloud(result: TaskResult, max_points: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Points ``(N, 3)`` float32 (world = first camera) and their uint8 colours ``(N, 3)`` from
+def point_cloud(result: TaskResult, max_points: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points ``(N, 3)`` float32 (world = first camera), their uint8 colours ``(N, 3)`` and depths ``(N,)`` from
     every valid depth pixel, a random subset of at most ``max_points`` in frame-major raster order."""
     import torch
 
@@ -106,7 +109,19 @@ def point_cloud(result: TaskResult, max_points: int, seed: int = 0) -> tuple[np.
         frame = pointmap(*(torch.from_numpy(np.asarray(a[f:f + 1], np.float64))[None]
                            for a in (depth, result.c2w, result.K)))[0, 0].numpy()
         points[pick] = frame.reshape(-1, 3)[flat[pick] % depth[0].size]
-    return points, np.asarray(result.rgb).reshape(-1, 3)[flat]
+    return points, np.asarray(result.rgb).reshape(-1, 3)[flat], depth.reshape(-1)[flat]
+
+
+def median_depth(depth: np.ndarray) -> float:
+    """The median of the valid (> 0) pixels of ``depth``, 1 where there are none: the scene's scale."""
+    valid = depth[depth > 0]
+    return float(np.median(valid)) if valid.size else 1.0
+
+
+def in_scene(point_depth: np.ndarray, depth: np.ndarray, scene_depth: float) -> np.ndarray:
+    """Mask of the points (depths ``point_depth (N,)``) no deeper than ``scene_depth`` median depths of the
+    result's ``depth (F, H, W)``: what a 3-D view shows (:attr:`OutputConfig.scene_depth`)."""
+    return point_depth <= scene_depth * median_depth(depth)
 
 
 def camera_frusta(c2w: np.ndarray, K: np.ndarray, height: int, width: int, depth: float) -> np.ndarray:
@@ -248,13 +263,12 @@ def _write_files(result: TaskResult, folder: Path, name: str, gt_c2w: np.ndarray
     write_tum(path["trajectory_tum"], np.arange(num_frames) / float(result.fps), c2w)  # atomic itself
     write_json(path["intrinsics"], {"width": width, "height": height, "fps": float(result.fps),
                                     "K": K.tolist()})
-    points, colours = point_cloud(result, config.max_points, config.seed)
+    points, colours, point_depth = point_cloud(result, config.max_points, config.seed)
     _write_ply(path["points_ply"], points, colours)
     shown = np.unique(np.linspace(0, num_frames - 1, min(config.max_frusta, num_frames)).round().astype(int))
-    valid = depth[depth > 0]
-    frustum = config.frustum_depth * (float(np.median(valid)) if valid.size else 1.0)
-    frusta = camera_frusta(c2w[shown], K[shown], height, width, frustum)
-    _write_glb(path["scene_glb"], points, colours, frusta)
+    frusta = camera_frusta(c2w[shown], K[shown], height, width, config.frustum_depth * median_depth(depth))
+    near = in_scene(point_depth, depth, config.scene_depth)
+    _write_glb(path["scene_glb"], points[near], colours[near], frusta)
     plot_trajectory(path["trajectory_plot"], c2w, gt_c2w)
 
     manifest = {

@@ -1,11 +1,11 @@
-"""``AetherPipeline``: 4D reconstruction, video prediction and visual planning (SPEC §1, §2).
+"""``AetherPipeline``: 4D reconstruction, video prediction and visual planning (docs/FORMATS.md#tasks, #tensor-layout).
 
 Inputs are uint8 NumPy frames ``(F, H, W, 3)`` (any size: they are resized to cover the model's
 size and centre-cropped); outputs are :class:`aether.tasks.result.TaskResult` at the model's size.
 Colour, depth and raymap latents are decoded by the video codec, the depth codec (relative depth,
 ``p_max`` unknown) and the action encoder (cameras by least squares).
 
-Around the model each pass does what the release does (SPEC §8): one generator seeded by
+Around the model each pass does what the release does (docs/FORMATS.md#around-the-model): one generator seeded by
 ``SamplingConfig.seed`` samples the colour conditions' VAE posteriors, then the initial and per-step
 noise; prediction and planning decode the generated video to RGB and reconstruct that.
 """

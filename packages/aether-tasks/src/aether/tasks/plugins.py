@@ -26,6 +26,8 @@ _COMMANDS = {
     "plan": ("aether.tasks.commands:plan_command", "visual planning from an observation image to a goal image"),
     "camera": ("aether.tasks.camera_commands:camera_command",
                "camera paths: convert (TUM, COLMAP, NeRF, KITTI, npy), raymap, decode, show (docs/CAMERAS.md)"),
+    "app": ("aether.tasks.app.command:app_command",
+            "serve reconstruction, prediction and planning in a local web page (Gradio: aether-tasks[app])"),
 }
 
 

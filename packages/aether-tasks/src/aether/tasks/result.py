@@ -11,7 +11,7 @@ def disparity_from_depth(depth: np.ndarray) -> np.ndarray:
     """Normalised disparity ``(1/depth) / max(1/depth)`` in [0, 1] over the whole clip.
 
     ``depth (F, H, W)``; invalid pixels (depth <= 0 or non-finite) get 0. Returns float32 (F, H, W).
-    This is ``q**2`` of the depth codec (SPEC §3), so it is independent of the depth's scale.
+    This is ``q**2`` of the depth codec (docs/FORMATS.md#depth-codec), so it is independent of the depth's scale.
     """
     depth = np.asarray(depth, np.float64)
     valid = np.isfinite(depth) & (depth > 0)

@@ -1,5 +1,5 @@
 """The denoising loop: CogVideoX DPM (default) or DDIM scheduler, v-prediction, classifier-free
-guidance with the released dynamic weight (SPEC §2), seeded noise and a progress bar.
+guidance with the released dynamic weight (docs/FORMATS.md#tensor-layout), seeded noise and a progress bar.
 
 The model is any callable ``denoiser(x (B, T, 96, h, w), timestep (B,)) -> (B, T, 56, h, w)``:
 the pipeline closes over the backbone, the fps and the prompt embedding.

@@ -1,8 +1,8 @@
 """Metric scale: the one rule that ties the model's units to metres (docs/CAMERAS.md).
 
 The model works in units of the clip's nearest depth: depth is normalised by the clip's largest
-disparity ``p_max = 1 / nearest depth`` (SPEC §3) and the action's translations are multiplied by the
-same ``p_max`` before ``s_ray`` and the log (SPEC §4). So one number, metres per model unit
+disparity ``p_max = 1 / nearest depth`` (docs/FORMATS.md#depth-codec) and the action's translations are multiplied by
+the same ``p_max`` before ``s_ray`` and the log (docs/FORMATS.md#raymap-codec). So one number, metres per model unit
 ``= 1 / p_max`` (the nearest depth in metres), converts both depth and camera translations, and any
 one of these gives it:
 

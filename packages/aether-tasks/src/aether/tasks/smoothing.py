@@ -1,4 +1,4 @@
-"""Camera trajectory smoothing (SPEC §7): a constant-velocity Kalman filter with a
+"""Camera trajectory smoothing (docs/FORMATS.md#long-videos-and-evaluation): a constant-velocity Kalman filter with a
 Rauch-Tung-Striebel backward pass, on camera centres and on orientations (their rotation vectors in the
 tangent space at the clip's mean rotation, unwrapped so a path past 180 degrees stays continuous).
 

@@ -61,6 +61,7 @@ TRAJECTORIES: dict[str, _Motion] = {
     "orbit-right": _orbit(-1.0),
 }
 TRAJECTORIES["orbit"] = TRAJECTORIES["orbit-left"]
+DEFAULT_STEP, DEFAULT_DEGREES = 0.05, 2.0  # a named path's translation and rotation per frame at speed 1
 
 
 def trajectory_names() -> list[str]:
@@ -74,7 +75,7 @@ def check_trajectory_name(name: str) -> None:
         raise TrajectoryError(f"unknown trajectory {name!r}; choose one of: {', '.join(trajectory_names())}")
 
 
-def named_trajectory(name: str, num_frames: int, step: float = 0.05, degrees: float = 2.0,
+def named_trajectory(name: str, num_frames: int, step: float = DEFAULT_STEP, degrees: float = DEFAULT_DEGREES,
                      radius: float = 1.0) -> np.ndarray:
     """The camera path ``name`` as c2w ``(num_frames, 4, 4)`` float64, first pose identity."""
     from scipy.spatial.transform import Rotation  # here: the CLI lists the names without SciPy

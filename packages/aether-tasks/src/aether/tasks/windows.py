@@ -1,5 +1,5 @@
-"""Long videos by temporal sliding windows (SPEC §7, the released demo's window 41 / stride 24),
-and frames larger than the model by overlapping spatial tiles.
+"""Long videos by temporal sliding windows (docs/FORMATS.md#long-videos-and-evaluation, the released demo's window 41 /
+stride 24), and frames larger than the model by overlapping spatial tiles.
 
 Each window is reconstructed on its own (its first camera is the identity, its depth and
 translation scale are arbitrary). Windows are merged in order into a running result: on the

@@ -1,4 +1,4 @@
-"""Multi-task condition sampling (SPEC §1): per example, a colour-condition masking drawn with
+"""Multi-task condition sampling (docs/FORMATS.md#tasks): per example, a colour-condition masking drawn with
 its share (planning 30 %, prediction 40 %, reconstruction 28 %, unconditional 2 % by default:
 the registered maskings' ``train_probability``) and the action kept or zeroed (50 / 50).
 """

@@ -15,8 +15,8 @@ import yaml
 from aether.core.errors import AetherError, describe_validation
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-SPEC_FRAMES = (17, 25, 33, 41)        # SPEC §1: frame counts of one training clip
-SPEC_FPS = (8.0, 10.0, 12.0, 15.0, 24.0)
+TRAIN_FRAMES = (17, 25, 33, 41)        # docs/FORMATS.md#tasks: frame counts of one training clip
+TRAIN_FPS = (8.0, 10.0, 12.0, 15.0, 24.0)
 SPATIAL = 8                            # pixels per latent cell
 Posterior = Literal["sample", "mode"]
 
@@ -33,8 +33,8 @@ class DataConfig(_Section):
     """Where clips come from and how windows are sampled from them."""
 
     clips: list[Path] = Field(min_length=1, description="clip files or folders of *.safetensors clips")
-    frames: list[int] = Field(list(SPEC_FRAMES), min_length=1, description="frame counts T, each 8m + 1")
-    fps: list[float] = Field(list(SPEC_FPS), min_length=1, description="frame rates to resample clips to")
+    frames: list[int] = Field(list(TRAIN_FRAMES), min_length=1, description="frame counts T, each 8m + 1")
+    fps: list[float] = Field(list(TRAIN_FPS), min_length=1, description="frame rates to resample clips to")
     height: int = Field(480, ge=16, description="model frame height in pixels (multiple of 16)")
     width: int = Field(720, ge=16, description="model frame width in pixels (multiple of 16)")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0 = in the main process)")
@@ -85,7 +85,7 @@ class ModelConfig(_Section):
 
 
 class TasksConfig(_Section):
-    """Multi-task condition sampling (SPEC §1): colour-condition masking shares and the action share."""
+    """Multi-task condition sampling (docs/FORMATS.md#tasks): colour-condition masking shares and the action share."""
 
     probabilities: dict[str, float] | None = Field(
         None, description="task masking -> share; default: every registered masking's train_probability")
@@ -100,7 +100,7 @@ class TasksConfig(_Section):
 
 
 class LossConfig(_Section):
-    """SPEC §6 objectives and their weights; stage 2 adds the decoded-space losses."""
+    """the aether-train README, how it works objectives and their weights; stage 2 adds the decoded-space losses."""
 
     stage: Literal[1, 2] = 1
     latent: float = Field(1.0, ge=0.0, description="weight of the latent diffusion MSE")

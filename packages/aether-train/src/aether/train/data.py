@@ -1,7 +1,7 @@
 """Training windows from folders of clips (the clip format of :mod:`aether.core.clip`).
 
 One example is a window of ``F`` frames resampled to ``fps`` (by dropping frames, never repeating
-any), fitted to the model size and encoded online (SPEC §3 depth, SPEC §4 raymap with poses relative
+any), fitted to the model size and encoded online (docs/FORMATS.md: depth codec, raymap with poses relative
 to the window's first frame and translations scaled by the window's ``p_max``). Latents are not made
 here: the frozen video codec runs in the training process (or they come from the cache,
 :mod:`aether.train.cache`).

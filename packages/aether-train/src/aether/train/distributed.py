@@ -1,5 +1,6 @@
 """Process groups and model wrapping for ``torchrun``: DDP, or FSDP2 (``fully_shard``) per
-transformer block, optionally hybrid (shard inside a node, replicate across nodes: SPEC §6).
+transformer block, optionally hybrid (shard inside a node, replicate across nodes: the aether-train README, how it
+works).
 
 A single process (no ``WORLD_SIZE`` in the environment) trains the bare module.
 """

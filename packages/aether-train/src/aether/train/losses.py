@@ -1,4 +1,4 @@
-"""Loss functions of SPEC §6, each returning one value per example ``(B,)``.
+"""Loss functions of the aether-train README, how it works, each returning one value per example ``(B,)``.
 
 Stage 1: the latent diffusion MSE against the scheduler's target (v-prediction for CogVideoX).
 Stage 2 adds, on decoded predictions: ``1 - MS-SSIM`` on colour, a scale-and-shift-invariant
@@ -116,7 +116,8 @@ def ssi_depth_loss(prediction: torch.Tensor, target: torch.Tensor, valid: torch.
 # --------------------------------------------------------------------------- pointmap
 def raymap_points(depth: torch.Tensor, raymap: torch.Tensor) -> torch.Tensor:
     """``P = depth * d + o`` from ``depth (B, F, h, w)`` (relative: metres x p_max) and an unpacked
-    raymap ``(B, F, 6, h, w)`` (SPEC §4; origins undo ``signed_log1p(t p_max s_ray)``) -> ``(B, F, h, w, 3)``."""
+    raymap ``(B, F, 6, h, w)`` (docs/FORMATS.md#raymap-codec; origins undo ``signed_log1p(t p_max s_ray)``) -> ``(B, F,
+    h, w, 3)``."""
     directions, origins = raymap[:, :, :3], signed_expm1(raymap[:, :, 3:]) / S_RAY
     return (depth.unsqueeze(2) * directions + origins).permute(0, 1, 3, 4, 2)
 

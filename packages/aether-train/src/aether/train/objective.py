@@ -1,5 +1,5 @@
 """The training objective: a batch of windows -> model inputs (latents, seeded task conditions,
-timesteps and noise) -> per-example losses of stage 1 or 2 (SPEC §6).
+timesteps and noise) -> per-example losses of stage 1 or 2 (the aether-train README, how it works).
 
 The model input is assembled exactly as :mod:`aether.tasks.sampling` does at inference:
 ``cat([noisy (56), condition (40)], channel)`` with the integer training timestep, the example's

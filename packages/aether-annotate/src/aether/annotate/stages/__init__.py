@@ -1,4 +1,4 @@
-"""The four stages of the camera annotation pipeline (SPEC §5), each a plugin built by name:
+"""The four stages of the camera annotation pipeline (the aether-annotate README), each a plugin built by name:
 ``masking.labels`` / ``masking.motion``, ``slicing.flow``, ``coarse.pnp``, ``refine.bundle``.
 
 Stage objects are callables: masking ``(clip) -> (mask (F, H, W) bool, info)``; slicing

@@ -12,8 +12,8 @@ from aether.annotate.synthetic.config import RenderConfig
 
 
 def intrinsics(render: RenderConfig, rng: np.random.Generator) -> np.ndarray:
-    """Pixel intrinsics ``(3, 3)``: integer pixel centres (SPEC §4), jittered principal point, fy = fx times the
-    render's ``pixel_aspect``."""
+    """Pixel intrinsics ``(3, 3)``: integer pixel centres (docs/FORMATS.md#cameras-and-axes), jittered principal
+    point, fy = fx times the render's ``pixel_aspect``."""
     fov = render.fov_deg if render.fov_deg is not None else rng.uniform(50.0, 80.0)
     focal = 0.5 * render.width / np.tan(np.radians(fov) / 2)
     jitter = rng.uniform(-1, 1, 2) * render.principal_jitter * np.array([render.width, render.height])

@@ -1,4 +1,4 @@
-"""Plain-torch reference of the raymap construction (SPEC §4). The Triton kernel is tested
+"""Plain-torch reference of the raymap construction (docs/FORMATS.md#raymap-codec). The Triton kernel is tested
 against this; CPU machines use it directly.
 
 Layouts: ``c2w (B, F, 4, 4)``, ``K (B, F, 3, 3)`` -> raymap ``(B, F, 6, H/8, W/8)`` with channels
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-S_RAY = 10.0      # translation scale before the log (SPEC §4)
+S_RAY = 10.0      # translation scale before the log (docs/FORMATS.md#raymap-codec)
 DOWNSAMPLE = 8    # latent / pixel ratio
 PAD_FRAMES = 3    # copies of frames 0, 1, 2 prepended before packing
 GROUP = 4         # raymap frames per latent frame

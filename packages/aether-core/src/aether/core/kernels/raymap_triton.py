@@ -1,4 +1,5 @@
-"""Packed latent raymap in one Triton pass (SPEC §4), never materialising the full-resolution raymap.
+"""Packed latent raymap in one Triton pass, never materialising the full-resolution raymap
+(docs/FORMATS.md#raymap-codec).
 
 Bilinear /8 (``align_corners=False``) samples the full-resolution field at pixel ``(8j+3.5, 8i+3.5)``
 as the mean of its neighbours; ray directions and origins are affine in the pixel, so that mean is

@@ -1,4 +1,5 @@
-"""``aether benchmark depth|pose``: the paper's video-depth or camera-pose table in one run (SPEC §9).
+"""``aether benchmark depth|pose``: the paper's video-depth or camera-pose table in one run
+(docs/FORMATS.md#long-videos-and-evaluation).
 
 Under ``out/<task>/`` a run writes, each file atomically:
 

@@ -51,12 +51,12 @@ def benchmark_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Nam
         p.add_argument("--shard", type=_shard, metavar="K/N",
                        help="take sequences K, K+N, K+2N, ... (K from 0): one array job each; a last run without "
                             "--shard merges them and writes the table")
-        p.add_argument("--window", type=int, default=41, help="frames per temporal window (default 41)")
-        p.add_argument("--stride", type=int, help=f"frames between temporal windows (default {stride})")
-        p.add_argument("--steps", type=int, default=4, help="denoising steps (default 4)")
-        p.add_argument("--seed", type=int, default=3407, help="seed of every window's pass (default 3407)")
+        p.add_argument("--window", type=int, default=41, help="frames per temporal window")
+        p.add_argument("--stride", type=int, help=f"frames between temporal windows (default: {stride})")
+        p.add_argument("--steps", type=int, default=4, help="denoising steps")
+        p.add_argument("--seed", type=int, default=3407, help="seed of every window's pass")
         p.add_argument("--dtype", type=dtype_name, choices=DTYPES, default="bf16",
-                       help="model dtype (default bf16, as the release's evaluation)")
+                       help="model dtype (default: bf16, as the release's evaluation)")
         p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
         add_progress_option(p)
         if task == "depth":

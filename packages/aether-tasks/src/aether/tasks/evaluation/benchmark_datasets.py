@@ -1,4 +1,5 @@
-"""The benchmark datasets in the layout CUT3R's preparation scripts produce (SPEC §9), and reading
+"""The benchmark datasets in the layout CUT3R's preparation scripts produce
+(docs/FORMATS.md#long-videos-and-evaluation), and reading
 one sequence's frames and ground truth.
 
 Paths are relative to the data root (CUT3R's ``data/``); ``{seq}`` is the sequence name. A dataset

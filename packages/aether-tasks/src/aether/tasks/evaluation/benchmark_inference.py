@@ -1,4 +1,5 @@
-"""Reconstruction of one benchmark sequence as the release's evaluation runs it (SPEC §9): frames
+"""Reconstruction of one benchmark sequence as the release's evaluation runs it
+(docs/FORMATS.md#long-videos-and-evaluation): frames
 resized (bilinear) to cover the model size keeping their aspect, overlapping spatial windows of the
 model size where a side is larger (an eighth of a window overlapping, as the release's 60 / 90 of
 480 / 720 px), temporal windows inside each, and the depth clipped at 100 (the release saves

@@ -1,5 +1,5 @@
 """Scoring one benchmark sequence: finding a method's prediction for it and comparing it with the
-ground truth by the protocol (SPEC §9).
+ground truth by the protocol (docs/FORMATS.md#long-videos-and-evaluation).
 
 A method's predictions lie under one folder as ``<dataset>/<seq>``: anything ``aether eval`` reads
 (an ``aether reconstruct`` output folder, a folder of per-frame depth files such as CUT3R's

@@ -1,4 +1,5 @@
-"""The dataset figures of a benchmark and the table of them, as the paper prints it (SPEC §9).
+"""The dataset figures of a benchmark and the table of them, as the paper prints it
+(docs/FORMATS.md#long-videos-and-evaluation).
 
 Depth: each metric's mean over a dataset's sequences weighted by their valid-pixel counts. Pose: the
 plain mean over sequences of the ATE and RPE RMSEs.

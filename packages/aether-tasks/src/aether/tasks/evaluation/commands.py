@@ -39,11 +39,11 @@ def _evaluate_pose(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _evaluate_video(args: argparse.Namespace) -> dict[str, Any]:
-    from aether.core.media import read_video
+    from aether.core.clip import load_frames
     from aether.tasks.evaluation.metrics import video_metrics
 
-    pred, _ = read_video(_existing(args.pred, "a video file"))
-    gt, _ = read_video(_existing(args.gt, "a video file"))
+    pred, _ = load_frames(_existing(args.pred, "a video file or a folder of frames"))
+    gt, _ = load_frames(_existing(args.gt, "a video file or a folder of frames"))
     return video_metrics(pred, gt)
 
 
@@ -106,7 +106,7 @@ def eval_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespac
     _add_common(pose, _evaluate_pose, f"estimated trajectory: {pose_formats}", f"ground truth: {pose_formats}")
     pose.add_argument("--align", choices=ALIGN_MODES, default="sim3",
                       help="alignment onto the ground truth: sim3 (evo -as, default), se3 (-a), scale (-s), none")
-    pose.add_argument("--delta", type=int, default=1, help="RPE over pose pairs this many frames apart (default 1)")
+    pose.add_argument("--delta", type=int, default=1, help="RPE over pose pairs this many frames apart")
     pose.add_argument("--match", choices=("auto", "time", "index"), default="auto",
                       help="pair poses by nearest timestamp (evo's association) or by index; auto: by time when "
                            "both files have timestamps (TUM)")
@@ -119,7 +119,8 @@ def eval_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespac
         description="score a generated video against the real one frame by frame: PSNR, SSIM, MS-SSIM and "
                     "LPIPS (when the lpips package is installed), averaged over frames",
         epilog=examples("aether eval video out/result.mp4 gt.mp4 --out video.json"))
-    _add_common(video, _evaluate_video, "predicted mp4", "ground-truth mp4")
+    _add_common(video, _evaluate_video, "predicted video (a video file or a folder of frames)",
+                "ground-truth video (a video file or a folder of frames)")
 
     def run(args: argparse.Namespace) -> int:
         from aether.core.atomic import write_json

@@ -1,5 +1,5 @@
-"""Per-sequence depth alignments (SPEC §9): fits of ``gt ≈ scale · pred + shift`` over the valid
-pixels of a whole sequence, ``pred`` and ``gt`` flattened to ``(N,)``.
+"""Per-sequence depth alignments (docs/FORMATS.md#long-videos-and-evaluation): fits of ``gt ≈ scale · pred + shift``
+over the valid pixels of a whole sequence, ``pred`` and ``gt`` flattened to ``(N,)``.
 
 - ``l1-scale-shift``: the release's default, an L1 fit by Adam (lr 1e-4, at most 1000 steps, stop
   when the summed loss changes by less than 1e-6) from ``s = median(gt) / median(pred)``, ``t = 0``.

@@ -1,5 +1,5 @@
-"""Evaluation metrics (SPEC §7, §9): video depth and camera pose as in CUT3R / MonST3R, and
-generated-video quality (PSNR, SSIM, MS-SSIM, LPIPS when available locally).
+"""Evaluation metrics (docs/FORMATS.md#long-videos-and-evaluation): video depth and camera pose as in
+CUT3R / MonST3R, and generated-video quality (PSNR, SSIM, MS-SSIM, LPIPS when available locally).
 
 Depth follows the release's evaluation (CUT3R's code): the prediction is resized to the ground
 truth's size (bicubic by default); valid pixels have ``0 < gt < max_depth``; one alignment per
@@ -150,7 +150,7 @@ def _lpips(pred, gt) -> tuple[float | None, str | None]:
     try:
         import lpips
     except ImportError:
-        return None, "LPIPS skipped: the `lpips` package is not installed"
+        return None, "LPIPS skipped: the `lpips` package is not installed (pip install 'aether-tasks[lpips]')"
     # lpips downloads torchvision's AlexNet on first use; we only run it when already cached
     cached = Path(torch.hub.get_dir()) / "checkpoints"
     if not any(cached.glob("alexnet-*.pth")):

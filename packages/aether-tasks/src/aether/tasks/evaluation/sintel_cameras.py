@@ -1,5 +1,5 @@
-"""Sintel's camera files (``camdata_left/<seq>/frame_XXXX.cam``, SPEC §9): the float32 tag 202021.25,
-then a 3x3 intrinsic matrix and a 3x4 world-to-camera matrix, float64 row-major (172 bytes)."""
+"""Sintel's camera files (``camdata_left/<seq>/frame_XXXX.cam``, docs/FORMATS.md#long-videos-and-evaluation): the
+float32 tag 202021.25, then a 3x3 intrinsic matrix and a 3x4 world-to-camera matrix, float64 row-major (172 bytes)."""
 
 from __future__ import annotations
 

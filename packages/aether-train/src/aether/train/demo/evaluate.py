@@ -51,14 +51,27 @@ def score_generation(result: TaskResult, clip: Clip, given: list[int]) -> dict[s
     return scores
 
 
-def model_wins(scores: dict[str, dict[str, float]]) -> dict[str, bool]:
-    """Per metric, whether the model beat the baseline (strictly)."""
-    return {key: (scores["model"][key] > scores["baseline"][key]) if METRICS[key]
-            else (scores["model"][key] < scores["baseline"][key]) for key in scores["model"]}
+def model_wins(scores: dict[str, dict[str, float | None]]) -> dict[str, bool]:
+    """Per metric, whether the model beat the baseline (strictly); a model value that could not be scored
+    (None) never wins."""
+    def beats(model: float | None, baseline: float | None, higher: bool) -> bool:
+        if model is None:
+            return False
+        if baseline is None:
+            return True
+        return model > baseline if higher else model < baseline
+
+    return {key: beats(scores["model"][key], scores["baseline"][key], METRICS[key]) for key in scores["model"]}
 
 
-def mean_scores(per_clip: list[dict[str, dict[str, dict[str, float]]]]) -> dict[str, dict[str, dict[str, float]]]:
-    """Average ``[{task: {"model"|"baseline": {metric: value}}}]`` over clips."""
-    return {task: {who: {key: float(np.mean([clip[task][who][key] for clip in per_clip]))
+def mean_scores(per_clip: list[dict[str, dict[str, dict[str, float | None]]]]
+                ) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Average ``[{task: {"model"|"baseline": {metric: value}}}]`` over the clips that could be scored (None
+    where none could)."""
+    def mean(values: list[float | None]) -> float | None:
+        scored = [value for value in values if value is not None]
+        return float(np.mean(scored)) if scored else None
+
+    return {task: {who: {key: mean([clip[task][who][key] for clip in per_clip])
                          for key in per_clip[0][task][who]} for who in ("model", "baseline")}
             for task in per_clip[0]}

@@ -12,7 +12,7 @@ from aether.codecs.cameras import relative_to_first
 from aether.core.atomic import atomic_path, write_json
 from aether.core.clip import Clip, load_clip
 from aether.core.media import write_video
-from aether.tasks.outputs import point_cloud, write_outputs
+from aether.tasks.outputs import OutputConfig, in_scene, point_cloud, write_outputs
 from aether.tasks.sampling import SamplingConfig
 from aether.tasks.smoothing import smooth_result
 from aether.train.data import fit_window
@@ -42,7 +42,8 @@ def run_heldout_clip(pipe, clip_path: Path, out: Path, generate: SamplingConfig)
     quick = SamplingConfig(seed=generate.seed, progress=generate.progress)
     action = pipe.action_from_cameras(*ground_truth_action(clip))
 
-    # cameras are smoothed as the field's post-processing does (SPEC §7), for the model only
+    # cameras are smoothed as the field's post-processing does (docs/FORMATS.md#long-videos-and-evaluation), for
+    # the model only
     results = {task: smooth_result(result) for task, result in {
         "reconstruction": pipe.reconstruct(clip.rgb, clip.fps, config=quick),
         "prediction": pipe.predict(clip.rgb[0], fps=clip.fps, action=action, config=generate, reconstruction=quick),
@@ -55,9 +56,10 @@ def run_heldout_clip(pipe, clip_path: Path, out: Path, generate: SamplingConfig)
     manifests = {task: write_outputs(result, out / task, gt_c2w=gt_c2w) for task, result in results.items()}
 
     write_video(out / "input.mp4", clip.rgb, clip.fps)
-    points, colours = point_cloud(results["reconstruction"], max_points=20000)
+    points, colours, depth = point_cloud(results["reconstruction"], max_points=20000)
+    near = in_scene(depth, np.asarray(results["reconstruction"].depth), OutputConfig().scene_depth)  # as the GLB
     with atomic_path(out / POINTS) as tmp:  # the report's 3-D viewer inlines them
-        np.savez(tmp, points=points, colours=colours)
+        np.savez(tmp, points=points[near], colours=colours[near])
     files = {task: manifest["files"] for task, manifest in manifests.items()}
     summary = {
         "scores": scores,

@@ -16,10 +16,10 @@ def _demo_command(parser: argparse.ArgumentParser):
     default = {name: field.default for name, field in DemoConfig.model_fields.items()}
     parser.add_argument("--out", default="demo-out", help="folder for every stage and report.html "
                         "(an existing one is resumed: finished stages are reused)")
-    parser.add_argument("--minutes", type=float, help=f"training time budget (default {default['minutes']})")
-    parser.add_argument("--train-clips", type=int, help=f"synthetic training clips (default {default['train_clips']})")
-    parser.add_argument("--heldout-clips", type=int, help=f"held-out clips (default {default['heldout_clips']})")
-    parser.add_argument("--seed", type=int, help=f"seed of the training clips (default {default['seed']})")
+    parser.add_argument("--minutes", type=float, help=f"training time budget (default: {default['minutes']})")
+    parser.add_argument("--train-clips", type=int, help=f"synthetic training clips (default: {default['train_clips']})")
+    parser.add_argument("--heldout-clips", type=int, help=f"held-out clips (default: {default['heldout_clips']})")
+    parser.add_argument("--seed", type=int, help=f"seed of the training clips (default: {default['seed']})")
     parser.add_argument("--no-annotate", action="store_true",
                         help="train on the renderer's exact cameras instead of annotated ones")
     add_progress_option(parser)

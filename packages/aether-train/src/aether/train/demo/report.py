@@ -119,10 +119,18 @@ def metrics_table(scores: dict[str, dict[str, dict[str, float]]]) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
-def dict_table(rows: dict[str, dict[str, Any]]) -> str:
-    """``{row: {column: value}}`` -> an HTML table as wide as the page whose cells wrap long values."""
+# readable headers of the annotation summary's keys (aether.annotate.evaluation)
+ANNOTATION_LABELS = {"clips": "clips", "failed": "failed", "rot_err_deg": "rotation error (°)",
+                     "ate_pct": "ATE (% of path)", "rpe_rot_deg": "RPE rotation (°)",
+                     "focal_err_pct": "focal error (%)", "coverage": "frames covered",
+                     "seconds_per_frame": "seconds per frame"}
+
+
+def dict_table(rows: dict[str, dict[str, Any]], labels: dict[str, str] | None = None) -> str:
+    """``{row: {column: value}}`` -> an HTML table as wide as the page whose cells wrap long values;
+    ``labels`` renames column headers (a key without one is shown as it is)."""
     columns = list(dict.fromkeys(key for row in rows.values() for key in row))
-    head = "<tr><th></th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
+    head = "<tr><th></th>" + "".join(f"<th>{html.escape((labels or {}).get(c, c))}</th>" for c in columns) + "</tr>"
     body = "".join(f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns)
                    + "</tr>" for name, row in rows.items())
     return f'<table class="wrap">{head}{body}</table>'
@@ -223,7 +231,7 @@ def write_report(path: str | os.PathLike, *, config: dict, stages: dict[str, dic
     if annotation:
         parts += ["<h2>Camera annotation of the training clips</h2>",
                   "<p>Our pipeline's cameras against the renderer's ground truth (median over clips).</p>",
-                  dict_table(annotation)]
+                  dict_table(annotation, ANNOTATION_LABELS)]
     if curves_png:
         parts += ["<h2>Training</h2>", _figure(curves_png, "training loss", 700)]
     for clip in clips:

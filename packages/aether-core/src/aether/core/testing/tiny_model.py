@@ -4,7 +4,7 @@
 one layer), ``vae/`` (AutoencoderKLCogVideoX, 8 channels per block), ``scheduler/`` (the
 CogVideoX-5b-I2V DPM scheduler config) and ``empty_prompt_embeds.safetensors``. Frames are
 ``(8 * sample_height) x (8 * sample_width)`` = 32 x 48 pixels by default; the VAE's configured sample
-size is twice that unless ``vae_sample`` sets it. Reused by other tests.
+size is twice that unless ``vae_sample`` sets it. Shared by the tasks and train tests and by the app's.
 """
 
 from __future__ import annotations
