@@ -38,7 +38,7 @@ def _errors(piece: Clip, truth: Clip) -> dict:
 
 
 def test_cameras_with_given_intrinsics_match_ground_truth(orbit):
-    always = AnnotateConfig(use_given_K=True, refine_options={"skip_below_px": 0})  # refine even what PnP got right
+    always = AnnotateConfig(use_given_K=True)
     pieces, report = annotate_clip(_blind(orbit, keep_k=True), always)
     assert report["status"] == "ok" and len(pieces) == 1 and report["slices"][0]["frames"] == list(range(13))
     piece = pieces[0]
@@ -52,8 +52,9 @@ def test_cameras_with_given_intrinsics_match_ground_truth(orbit):
     refine = report["slices"][0]["refine"]
     assert refine["reprojection_px"]["after"] < refine["reprojection_px"]["before"] < 2.0
     assert refine["intrinsics"] == "fixed" and refine["why"].startswith("median reprojection")
-    # by default a slice whose coarse cameras explain its tracks to within the Cauchy scale is not refined
-    pieces, report = annotate_clip(_blind(orbit, keep_k=True), AnnotateConfig(use_given_K=True))
+    # with a threshold, a slice whose coarse cameras explain its tracks to within it is not refined
+    skip = AnnotateConfig(use_given_K=True, refine_options={"skip_below_px": 1.0})
+    pieces, report = annotate_clip(_blind(orbit, keep_k=True), skip)
     assert report["slices"][0]["refine"].startswith("skipped: the coarse cameras explain the tracks already")
 
 

@@ -1,11 +1,11 @@
-"""The bundle adjustment problem of one slice: residuals and their analytic sparse Jacobian.
+"""The bundle adjustment problem of one slice: residuals and their analytic Jacobian, block by observation.
 
 Parameters ``x``: the free intrinsics (none, ``f, cx, cy`` with square pixels, or ``fx, fy, cx, cy``), then
 ``rotvec (3), t (3)`` of each frame after the first (c2w, the first frame is the world), then one 3-D point
 per track. Each observation ``m`` gives five residuals: its reprojection error (pixels, 2) and the 3-D error
 between the track point and the observation lifted by the frame's depth (3), scaled by ``f0 / depth`` to
-pixels. Differentiating by hand makes each Jacobian cost about one residual evaluation, where SciPy's
-finite differences over the sparsity pattern cost dozens."""
+pixels. Differentiating by hand makes each Jacobian cost about one residual evaluation, where finite
+differences cost dozens; :mod:`aether.annotate.stages.schur` solves it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.sparse import csr_matrix
 from scipy.spatial.transform import Rotation
 
 IntrinsicsMode = Literal["fixed", "square", "separate"]
@@ -62,15 +61,11 @@ class BundleProblem:
         self.n_intr = _INTRINSICS_MAP[self.mode].shape[1]
         self.n_pose = 6 * (self.frames - 1)
         self.scale = self.depth_weight * self.f0 / self.depth  # (M,) pixels per metre of the depth residual
-        m, n_points = len(self.point), int(self.point.max()) + 1 if len(self.point) else 0
-        self.shape = (5 * m, self.n_intr + self.n_pose + 3 * n_points)
+        m, self.n_points = len(self.point), int(self.point.max()) + 1 if len(self.point) else 0
         pose = np.where((self.frame > 0)[:, None], self.n_intr + 6 * (self.frame[:, None] - 1) + np.arange(6), -1)
-        cols = np.concatenate([np.tile(np.arange(self.n_intr), (m, 1)), pose,
-                               self.n_intr + self.n_pose + 3 * self.point[:, None] + np.arange(3)], 1)
-        # CSR structure, fixed: each observation's 5 rows hold its intrinsics, pose (not frame 0's) and point
-        self._keep = np.repeat((cols >= 0)[:, None], 5, 1).ravel()
-        self._indices = np.repeat(cols[:, None], 5, 1).ravel()[self._keep]
-        self._indptr = np.concatenate([[0], np.cumsum(np.repeat((cols >= 0).sum(1), 5))])
+        # (M, n_intr + 9) columns of x each observation depends on, -1 for frame 0's (fixed) pose
+        self.cols = np.concatenate([np.tile(np.arange(self.n_intr), (m, 1)), pose,
+                                    self.n_intr + self.n_pose + 3 * self.point[:, None] + np.arange(3)], 1)
 
     def pack(self, intrinsics: np.ndarray, c2w: np.ndarray, points: np.ndarray) -> np.ndarray:
         """``x`` of ``intrinsics (4,)`` (``fx, fy, cx, cy``), ``c2w (N, 4, 4)`` and ``points (P, 3)``."""
@@ -103,8 +98,10 @@ class BundleProblem:
         world = np.einsum("mij,mj->mi", t["rot"], t["lifted"]) + t["trans"]
         return np.concatenate([reproj, (world - t["p"]) * self.scale[:, None]], 1).ravel()
 
-    def jacobian(self, x: np.ndarray) -> csr_matrix:
-        """The sparse ``(5 M, len(x))`` Jacobian of :meth:`residuals`."""
+    def blocks(self, x: np.ndarray) -> np.ndarray:
+        """The Jacobian of :meth:`residuals` as dense per-observation blocks ``(M, 5, n_intr + 9)``: its 5
+        residuals by the columns :attr:`cols` names (free intrinsics, pose, point); frame 0's pose columns (-1
+        there) are no parameters."""
         t = self._terms(x)
         (fx, fy), cam, rot, lifted, s = t["f"], t["cam"], t["rot"], t["lifted"], self.scale[:, None, None]
         m, z = len(cam), cam[:, 2]
@@ -127,5 +124,4 @@ class BundleProblem:
         block[:, 2:, 7:10] = s * np.eye(3)
         block[:, :2, 10:] = proj @ rot_t
         block[:, 2:, 10:] = -s * np.eye(3)
-        block = np.concatenate([block[:, :, :4] @ _INTRINSICS_MAP[self.mode], block[:, :, 4:]], 2)
-        return csr_matrix((block.ravel()[self._keep], self._indices, self._indptr), shape=self.shape)
+        return np.concatenate([block[:, :, :4] @ _INTRINSICS_MAP[self.mode], block[:, :, 4:]], 2)
