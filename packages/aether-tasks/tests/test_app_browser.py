@@ -101,19 +101,19 @@ def clip(tmp_path_factory) -> Path:
 
 
 def _upload(page, element: str, path: Path) -> None:
-    """Put ``path`` into the upload field ``#element``; once more if the field dropped it (a page still settling
-    after its first load can): its file input is back and the name never showed. A slow upload (a busy machine)
-    is waited for, not retried: the field then holds the file and has no input to set."""
-    field = page.locator(f"#{element}")
-    for attempt in range(2):
+    """Put ``path`` into the upload field ``#element`` of the first tab. On a busy machine a page still settling
+    after its load can drop the file or leave its upload hanging (seen about once in five runs beside a CPU
+    hog); a reloaded page, a new session, then takes it."""
+    for attempt in range(3):
+        field = page.locator(f"#{element}")
         field.locator("input[type=file]").set_input_files(path)
         try:
-            return field.get_by_text(path.name).wait_for(timeout=20_000 if attempt == 0 else JOB_MS)
+            return field.get_by_text(path.name).wait_for(timeout=60_000)
         except sync_api.TimeoutError:
-            if attempt:
+            if attempt == 2:
                 raise
-            if field.locator("input[type=file]").count() == 0:  # still uploading: wait for it
-                return field.get_by_text(path.name).wait_for(timeout=JOB_MS)
+            page.reload()
+            page.get_by_role("button", name="Reconstruct").wait_for()
 
 
 def _fetch(page, link) -> bytes:
