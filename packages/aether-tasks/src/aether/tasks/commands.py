@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aether.core.cli_help import examples
 from aether.core.cli_options import add_plugin_option, add_progress_option
 from aether.core.dtypes import DTYPES, dtype_name
 from aether.tasks.trajectories import trajectory_names
+
+if TYPE_CHECKING:  # the module stays light: `aether --help` lists these commands
+    from aether.tasks.pipeline import AetherPipeline
 
 DEFAULT_FPS = 12.0  # what prediction and planning tell the model without --fps
 
@@ -116,8 +120,10 @@ def _fps(args: argparse.Namespace, default: float, source: str) -> float:
     return check_fps(default, source) if args.fps is None else check_fps(args.fps, "--fps")
 
 
-def _pipeline(args: argparse.Namespace):
-    if getattr(args, "pipeline", None) is not None:  # `aether app` loads the model once and runs these commands
+def pipeline_for(args: argparse.Namespace) -> AetherPipeline:
+    """The pipeline of a model command's ``--model``, ``--dtype``, ``--device`` and ``--attention``, or
+    ``args.pipeline`` when one is already loaded (`aether app` loads the model once and runs these commands)."""
+    if getattr(args, "pipeline", None) is not None:
         return args.pipeline
     from aether.core.attention import build_attention_processor, install_attention_processor
     from aether.tasks.pipeline import AetherPipeline
@@ -250,7 +256,7 @@ def reconstruct_command(parser: argparse.ArgumentParser):
         if args.fps is None and video_fps is None:
             print(f"note: {args.video} states no frame rate; using the default {DEFAULT_FPS:g} fps (set --fps)",
                   file=sys.stderr)
-        pipe = _pipeline(args)
+        pipe = pipeline_for(args)
         result = pipe.reconstruct(rgb, fps=fps, config=config, window=args.window, stride=args.stride)
         return _write(result, args, scale)
 
@@ -269,7 +275,7 @@ def predict_command(parser: argparse.ArgumentParser):
     def run(args: argparse.Namespace) -> int:
         config, fps, scale = _start(args), _fps(args, DEFAULT_FPS, "the default"), scale_config(args)
         image, trajectory = _read_image(args.image), _read_trajectory(args)
-        pipe = _pipeline(args)
+        pipe = pipeline_for(args)
         result = pipe.predict(image, num_frames=args.frames, fps=fps, action=_action(args, pipe, trajectory, scale),
                               config=config, post_reconstruction=args.post_reconstruction)
         return _write(result, args, scale)
@@ -290,7 +296,7 @@ def plan_command(parser: argparse.ArgumentParser):
         config, fps, scale = _start(args), _fps(args, DEFAULT_FPS, "the default"), scale_config(args)
         observation, goal = _read_image(args.observation), _read_image(args.goal)
         trajectory = _read_trajectory(args)
-        pipe = _pipeline(args)
+        pipe = pipeline_for(args)
         result = pipe.plan(observation, goal, num_frames=args.frames, fps=fps,
                            action=_action(args, pipe, trajectory, scale), config=config,
                            post_reconstruction=args.post_reconstruction)

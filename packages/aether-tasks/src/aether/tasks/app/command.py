@@ -56,9 +56,9 @@ def app_command(parser: argparse.ArgumentParser):
         try:
             from aether.tasks.app.jobs import LoadedModel
             from aether.tasks.app.page import THEME, build_page
-            from aether.tasks.commands import _pipeline
+            from aether.tasks.commands import pipeline_for
 
-            model = LoadedModel(_pipeline(args), args.model)  # once, at start: the CLI's loader and checks
+            model = LoadedModel(pipeline_for(args), args.model)  # once, at start: the CLI's loader and checks
             # results are in the system's temporary folder, which Gradio copies to its cache and serves from
             build_page(model, sessions).launch(server_name=args.host, server_port=args.port, share=False,
                                                theme=THEME, ssr_mode=False)

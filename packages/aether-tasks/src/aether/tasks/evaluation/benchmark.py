@@ -159,7 +159,7 @@ def predict(config: BenchmarkConfig, sequences: list[Sequence]) -> None:
             if not (prepare_output_dir(root / s.layout.name / s.name, PREDICTION) / f"{PREDICTION}.json").is_file()]
     if not todo:
         return
-    from aether.tasks.evaluation.benchmark_datasets import read_frames
+    from aether.core.frame_folders import read_frame_folder
     from aether.tasks.evaluation.benchmark_inference import reconstruct_sequence
     from aether.tasks.pipeline import AetherPipeline
     from aether.tasks.sampling import SamplingConfig
@@ -168,7 +168,7 @@ def predict(config: BenchmarkConfig, sequences: list[Sequence]) -> None:
     sampling = SamplingConfig(steps=config.steps, guidance=config.guidance, seed=config.seed,
                               progress=config.progress)
     for sequence in progress_bar(todo, desc=f"{config.task}: reconstruct", unit="seq", disable=not config.progress):
-        result = reconstruct_sequence(pipe, read_frames(sequence.frames), config.fps, sampling, config.window,
+        result = reconstruct_sequence(pipe, read_frame_folder(sequence.frames), config.fps, sampling, config.window,
                                       config.window_stride, config.depth_clip)
         _score_path(config, config.name, sequence).unlink(missing_ok=True)  # scored an older prediction
         write_outputs(result, root / sequence.layout.name / sequence.name, PREDICTION)

@@ -1,6 +1,6 @@
 """The benchmark datasets in the layout CUT3R's preparation scripts produce
-(docs/FORMATS.md#long-videos-and-evaluation), and reading
-one sequence's frames and ground truth.
+(docs/FORMATS.md#long-videos-and-evaluation), and reading one sequence's ground truth (its frames are a plain
+frame folder: :func:`aether.core.frame_folders.read_frame_folder`).
 
 Paths are relative to the data root (CUT3R's ``data/``); ``{seq}`` is the sequence name. A dataset
 with a protocol list uses exactly those sequences; the others use every sub-folder of ``listing``.
@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from aether.tasks.evaluation.errors import MetricInputError
-from aether.tasks.evaluation.frame_folders import frame_files
+from aether.core.frame_folders import frame_files
 from aether.tasks.evaluation.trajectory_files import Trajectory
 
 Task = Literal["depth", "pose"]
@@ -102,19 +102,6 @@ def find_sequences(root: Path, dataset: DatasetLayout) -> tuple[list[Sequence], 
         else:
             missing.append(name)
     return found, missing
-
-
-def read_frames(folder: Path) -> np.ndarray:
-    """The frames ``(F, H, W, 3)`` uint8 RGB of a folder of images, in natural name order."""
-    from aether.core.media import read_image
-
-    frames = [read_image(path) for path in frame_files(folder, IMAGE_SUFFIXES)]
-    frames = [np.repeat(f[..., None], 3, axis=-1) if f.ndim == 2 else f for f in frames]
-    shapes = {f.shape for f in frames}
-    if len(shapes) != 1 or any(f.dtype != np.uint8 for f in frames):
-        raise MetricInputError(f"{folder}: frames must be 8-bit RGB images of one size; found "
-                               f"{sorted(shapes)} ({', '.join(sorted({str(f.dtype) for f in frames}))})")
-    return np.stack(frames)
 
 
 def read_ground_truth(sequence: Sequence) -> np.ndarray | Trajectory:

@@ -9,7 +9,7 @@ import numpy as np
 
 from aether.tasks.evaluation.depth_files import SINTEL_TAG
 from aether.tasks.evaluation.errors import MetricInputError
-from aether.tasks.evaluation.frame_folders import frame_files
+from aether.core.frame_folders import frame_files
 from aether.tasks.evaluation.trajectory_files import Trajectory
 
 CAM_BYTES = 4 + 8 * (9 + 12)

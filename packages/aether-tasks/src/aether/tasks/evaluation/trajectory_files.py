@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from aether.core.media import read_array
-from aether.tasks.evaluation.frame_folders import frame_files
+from aether.core.frame_folders import frame_files
 from aether.tasks.evaluation.errors import MetricInputError
 from aether.tasks.evaluation.result_files import result_file
 
