@@ -208,7 +208,8 @@ def _depth_files(path: Path, suffix: str) -> list[Path]:
     return frame_files(folder, (suffix,)) if folder.is_dir() else []
 
 
-def _load_folder(path: Path) -> Clip:
+def _load_folder(path: Path) -> tuple[Clip, bool]:
+    """The clip folder's clip and whether its ``meta.json`` states the frame rate."""
     meta = _read_meta(path)
     rgb_files = image_frames(path / "rgb")
     if not rgb_files:
@@ -227,8 +228,9 @@ def _load_folder(path: Path) -> Clip:
         if file.exists():
             value = read_array(file).astype(np.float32)
             cams[name] = np.broadcast_to(value, (len(rgb), *shape)).copy() if value.shape == shape else value
-    return Clip(rgb=rgb, depth=depth, fps=_meta_number(meta, "fps", DEFAULT_FPS, path),
+    clip = Clip(rgb=rgb, depth=depth, fps=_meta_number(meta, "fps", DEFAULT_FPS, path),
                 source=str(meta.get("source", path.name)), **cams).validate(str(path))
+    return clip, "fps" in meta
 
 
 def _load(path: str | os.PathLike) -> tuple[Clip, bool]:
@@ -239,7 +241,7 @@ def _load(path: str | os.PathLike) -> tuple[Clip, bool]:
     if path.suffix == ".safetensors" and path.is_file():
         return _load_safetensors(path), True
     if path.is_dir() and _is_clip_folder(path):  # rgb/ wins over images beside it
-        return _load_folder(path), "fps" in _read_meta(path)
+        return _load_folder(path)
     if path.is_dir():
         rgb, fps = read_frame_folder(path), 0.0
     elif path.suffix.lower() in VIDEO_SUFFIXES:

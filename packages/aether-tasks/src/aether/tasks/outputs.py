@@ -118,10 +118,10 @@ def median_depth(depth: np.ndarray) -> float:
     return float(np.median(valid)) if valid.size else 1.0
 
 
-def in_scene(point_depth: np.ndarray, depth: np.ndarray, scene_depth: float) -> np.ndarray:
-    """Mask of the points (depths ``point_depth (N,)``) no deeper than ``scene_depth`` median depths of the
-    result's ``depth (F, H, W)``: what a 3-D view shows (:attr:`OutputConfig.scene_depth`)."""
-    return point_depth <= scene_depth * median_depth(depth)
+def in_scene(point_depth: np.ndarray, median: float, scene_depth: float) -> np.ndarray:
+    """Mask of the points (depths ``point_depth (N,)``) no deeper than ``scene_depth`` times ``median``, the
+    result's :func:`median_depth`: what a 3-D view shows (:attr:`OutputConfig.scene_depth`)."""
+    return point_depth <= scene_depth * median
 
 
 def camera_frusta(c2w: np.ndarray, K: np.ndarray, height: int, width: int, depth: float) -> np.ndarray:
@@ -266,8 +266,9 @@ def _write_files(result: TaskResult, folder: Path, name: str, gt_c2w: np.ndarray
     points, colours, point_depth = point_cloud(result, config.max_points, config.seed)
     _write_ply(path["points_ply"], points, colours)
     shown = np.unique(np.linspace(0, num_frames - 1, min(config.max_frusta, num_frames)).round().astype(int))
-    frusta = camera_frusta(c2w[shown], K[shown], height, width, config.frustum_depth * median_depth(depth))
-    near = in_scene(point_depth, depth, config.scene_depth)
+    median = median_depth(depth)  # one median of the whole clip: the frusta's size and the scene's extent
+    frusta = camera_frusta(c2w[shown], K[shown], height, width, config.frustum_depth * median)
+    near = in_scene(point_depth, median, config.scene_depth)
     _write_glb(path["scene_glb"], points[near], colours[near], frusta)
     plot_trajectory(path["trajectory_plot"], c2w, gt_c2w)
 

@@ -12,7 +12,7 @@ from aether.codecs.cameras import relative_to_first
 from aether.core.atomic import atomic_path, write_json
 from aether.core.clip import Clip, load_clip
 from aether.core.media import write_video
-from aether.tasks.outputs import OutputConfig, in_scene, point_cloud, write_outputs
+from aether.tasks.outputs import OutputConfig, in_scene, median_depth, point_cloud, write_outputs
 from aether.tasks.sampling import SamplingConfig
 from aether.tasks.smoothing import smooth_result
 from aether.train.data import fit_window
@@ -57,7 +57,8 @@ def run_heldout_clip(pipe, clip_path: Path, out: Path, generate: SamplingConfig)
 
     write_video(out / "input.mp4", clip.rgb, clip.fps)
     points, colours, depth = point_cloud(results["reconstruction"], max_points=20000)
-    near = in_scene(depth, np.asarray(results["reconstruction"].depth), OutputConfig().scene_depth)  # as the GLB
+    median = median_depth(np.asarray(results["reconstruction"].depth))
+    near = in_scene(depth, median, OutputConfig().scene_depth)  # as the GLB
     with atomic_path(out / POINTS) as tmp:  # the report's 3-D viewer inlines them
         np.savez(tmp, points=points[near], colours=colours[near])
     files = {task: manifest["files"] for task, manifest in manifests.items()}
