@@ -147,6 +147,25 @@ def test_released_decode_is_the_spec_heuristic_on_noisy_raymaps():
     np.testing.assert_allclose(K_32[:, 0, 0].numpy(), focal, rtol=1e-5)
 
 
+def test_released_decode_gives_the_release_point_cloud():
+    """The release builds its point clouds from the heuristic's pose and focal with rays through pixel centres,
+    ``(x + 0.5 - W/2) / f``: our pointmap of the released decode (principal point ``(W-1)/2``) is that cloud."""
+    from aether.codecs.pointmap import pointmap
+
+    H, W = 96, 128
+    c2w, K = _cameras(5, 22, 150, 140, 60.0, 50.0, dtype=torch.float64)
+    ray = raymap.encode(c2w, K, H, W)
+    ray += 0.05 * torch.randn(ray.shape, generator=torch.Generator().manual_seed(4), dtype=ray.dtype)
+    pose, focal = _spec_released(ray.numpy(), H, W)
+    depth = 1 + np.random.default_rng(5).random((5, H, W))
+    x, y = np.meshgrid(np.arange(W), np.arange(H))
+    camera = np.stack([(x - W / 2 + 0.5)[None] / focal[:, None, None], (y - H / 2 + 0.5)[None] / focal[:, None, None],
+                       np.ones((5, H, W))], -1)
+    release = depth[..., None] * np.einsum("fij,fhwj->fhwi", pose[:, :3, :3], camera) + pose[:, None, None, :3, 3]
+    c2w_r, K_r = raymap.decode(ray, H, W, method="released")
+    np.testing.assert_allclose(pointmap(torch.from_numpy(depth), c2w_r, K_r).numpy(), release, rtol=0, atol=1e-10)
+
+
 def test_lstsq_decode_is_the_least_squares_camera_of_a_noisy_raymap():
     """On a noisy raymap, ``lstsq`` splits the least-squares ``d = M [u v 1]`` of each frame, over the
     full-resolution pixels its latent pixels sample (u = 8j + 3.5, v = 8i + 3.5), as ``M = R U`` with U

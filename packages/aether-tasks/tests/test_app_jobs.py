@@ -55,8 +55,8 @@ def same_result(app_out: Path, cli_out: Path, rtol: float = 0.0) -> None:
 
 @pytest.mark.slow
 def test_reconstruct_writes_what_the_cli_writes_from_an_mp4_and_a_zip_of_its_frames(model, clip, tmp_path):
-    output = model.reconstruct(tmp_path / "job", clip, Settings(steps=2, smooth=True))
-    cli("reconstruct", clip, "--model", model.folder, "--out", tmp_path / "cli", "--steps", 2, "--smooth")
+    output = model.reconstruct(tmp_path / "job", clip, Settings(steps=2, smooth="released"))
+    cli("reconstruct", clip, "--model", model.folder, "--out", tmp_path / "cli", "--steps", 2, "--smooth", "released")
     same_result(tmp_path / "job" / "out", tmp_path / "cli")
     with zipfile.ZipFile(output.archive) as archive:
         assert sorted(archive.namelist()) == sorted(p.name for p in (tmp_path / "cli").iterdir())
@@ -95,9 +95,9 @@ def test_speed_scales_the_named_path(tmp_path):
 
 
 def test_an_uploaded_path_keeps_its_own_frame_count(tmp_path):
-    settings = Settings(steps=4, guidance=2.5, frames=41, fps=8, smooth=True)
+    settings = Settings(steps=4, guidance=2.5, frames=41, fps=8, smooth="rts")
     raymap = CameraChoice(source="raymap .npy", file=tmp_path / "r.npy").argv(settings, 41, tmp_path)
-    assert raymap == ["--steps", "4", "--guidance", "2.5", "--seed", "0", "--fps", "8.0", "--smooth", "--raymap",
+    assert raymap == ["--steps", "4", "--guidance", "2.5", "--seed", "0", "--fps", "8.0", "--smooth", "rts", "--raymap",
                       str(tmp_path / "r.npy")]
     with pytest.raises(TaskInputError, match="no file was uploaded"):
         CameraChoice(source="TUM file").argv(settings, 41, tmp_path)

@@ -187,7 +187,8 @@ def _truncated_state(run: Path) -> None:
 DAMAGES: dict[str, tuple[Callable[[Path], object], str]] = {
     "crafted state.pt": (_crafted_state, "holds objects other than tensors and plain data"),
     "0-byte weights": (lambda run: _zero(_newest(run, ckpt.MODEL)), "model.safetensors cannot be read"),
-    "garbage state": (lambda run: _newest(run, ckpt.STATE).write_bytes(os.urandom(4096)), "state.pt cannot be read"),
+    # a pickle header, then an opcode that pops an empty stack: the unpickler raises IndexError
+    "garbage state": (lambda run: _newest(run, ckpt.STATE).write_bytes(b"\x80\x02\x87"), "state.pt cannot be read"),
     "truncated state": (_truncated_state, "state.pt cannot be read (RuntimeError: PytorchStreamReader"),
     "state without its parts": (lambda run: torch.save({"sampler": 3}, _newest(run, ckpt.STATE)),
                                 "lacks the optimizer, schedule, sampler or RNG state"),
@@ -210,6 +211,19 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(damage, copy
     assert (copy / "run" / ckpt.CHECKPOINTS / f"{LAST}.damaged").is_dir()
     resumed, expected = _weights(copy / "run"), _weights(good)
     assert all(torch.equal(resumed[k], expected[k]) for k in expected)
+
+
+# what the weights-only unpickler raises on garbage, one short example each (found by feeding it random bytes)
+UNPICKLER_GARBAGE = {"UnpicklingError": b"\x80\x02A", "IndexError": b"\x80\x02\x87", "KeyError": b"\x80\x02h\xf0",
+                     "struct.error": b"\x80\x02J", "EOFError": b"\x80\x02\x88", "UnicodeDecodeError": b"\x80\x02c\x85S",
+                     "random": bytes(range(256)) * 16}
+
+
+@pytest.mark.parametrize("garbage", UNPICKLER_GARBAGE.values(), ids=UNPICKLER_GARBAGE)
+def test_any_garbage_state_is_a_damaged_checkpoint(garbage, copy):
+    _newest(copy / "run", ckpt.STATE).write_bytes(garbage)
+    with pytest.raises(ckpt.CheckpointError, match="state.pt cannot be read"):
+        ckpt.read_checkpoint(_newest(copy / "run", ckpt.STATE).parent)
 
 
 def test_export_of_a_run_passes_over_a_damaged_newest_checkpoint(copy, good, capsys):

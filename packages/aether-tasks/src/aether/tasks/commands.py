@@ -48,8 +48,19 @@ def _add_common(parser: argparse.ArgumentParser, default_steps: str) -> None:
     add_progress_option(parser)
     parser.add_argument("--fps", type=float,
                         help=f"frame rate the model is told (default: the video's, else {DEFAULT_FPS:g})")
-    parser.add_argument("--smooth", action="store_true", help="smooth the cameras: a constant-velocity Kalman "
-                        "filter and RTS smoother on positions and on rotation vectors")
+    parser.add_argument("--smooth", nargs="?", const="rts", choices=("rts", "released"),
+                        help="smooth the cameras: rts (a bare --smooth), a constant-velocity Kalman filter and RTS "
+                             "smoother on positions and on rotation vectors; released, the release demo's "
+                             "smoothing, always on there (default: off)")
+    add_cameras_option(parser)
+
+
+def add_cameras_option(parser: argparse.ArgumentParser) -> None:
+    """``--cameras``: how :func:`pipeline_for` has the action encoder read cameras from a raymap."""
+    parser.add_argument("--cameras", choices=("lstsq", "released"), default="lstsq",
+                        help="how cameras are read from the generated raymap: a least-squares fit of rotation, "
+                             "focals and principal point, or the release's heuristic (one focal, centred); "
+                             "`--cameras released --smooth released` gives the release demo's cameras")
 
 
 def _add_trajectory(parser: argparse.ArgumentParser) -> None:
@@ -123,14 +134,20 @@ def _fps(args: argparse.Namespace, default: float, source: str) -> float:
 def pipeline_for(args: argparse.Namespace) -> AetherPipeline:
     """The pipeline of a model command's ``--model``, ``--dtype``, ``--device`` and ``--attention``, or
     ``args.pipeline`` when one is already loaded (`aether app` loads the model once and runs these commands)."""
+    from aether.tasks.pipeline import AetherPipeline, TaskInputError
+
+    # the release fits each frame on its own: no intrinsics shared over the clip
+    action_options = {"method": "released", "shared_intrinsics": False} if args.cameras == "released" else {}
     if getattr(args, "pipeline", None) is not None:
+        if action_options:
+            raise TaskInputError("--cameras released needs the model loaded with it; this pipeline is loaded already")
         return args.pipeline
     from aether.core.attention import build_attention_processor, install_attention_processor
-    from aether.tasks.pipeline import AetherPipeline
 
     # built first, so that a backend this machine cannot run (no xformers, no CUDA) fails before the slow load
     processor = build_attention_processor(args.attention)
-    pipe = AetherPipeline.from_pretrained(args.model, dtype=args.dtype, device=args.device)
+    pipe = AetherPipeline.from_pretrained(args.model, dtype=args.dtype, device=args.device,
+                                          action_options=action_options)
     install_attention_processor(pipe.backbone.transformer, processor)
     return pipe
 
@@ -214,9 +231,9 @@ def _write(result, args: argparse.Namespace, scale) -> int:
 
     from aether.tasks.outputs import write_outputs
     from aether.tasks.scale import to_metric
-    from aether.tasks.smoothing import smooth_result
+    from aether.tasks.smoothing import SmoothingConfig, smooth_result
 
-    result = smooth_result(result) if args.smooth else result
+    result = smooth_result(result, SmoothingConfig(method=args.smooth)) if args.smooth else result
     if scale.known:
         metres = scale.metres_per_unit(result)
         print(f"metric scale: 1 model unit (the nearest depth) = {metres:.6g} m; depth and cameras in metres",

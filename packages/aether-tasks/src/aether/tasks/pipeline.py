@@ -3,7 +3,7 @@
 Inputs are uint8 NumPy frames ``(F, H, W, 3)`` (any size: they are resized to cover the model's
 size and centre-cropped); outputs are :class:`aether.tasks.result.TaskResult` at the model's size.
 Colour, depth and raymap latents are decoded by the video codec, the depth codec (relative depth,
-``p_max`` unknown) and the action encoder (cameras by least squares).
+``p_max`` unknown) and the action encoder (cameras by least squares, or the release's heuristic).
 
 Around the model each pass does what the release does (docs/FORMATS.md#around-the-model): one generator seeded by
 ``SamplingConfig.seed`` samples the colour conditions' VAE posteriors, then the initial and per-step
@@ -12,9 +12,10 @@ noise; prediction and planning decode the generated video to RGB and reconstruct
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -85,6 +86,19 @@ def default_intrinsics(num_frames: int, height: int, width: int,
     return np.tile(K, (num_frames, 1, 1))
 
 
+def _build_action_encoder(registry: Registry, name: str, options: dict[str, Any]):
+    """The action-encoder plugin ``name`` built with ``options``, refused before the slow model load when it
+    does not take them."""
+    builder = registry.builder("action_encoder", name)
+    try:
+        inspect.signature(builder).bind(**options)
+    except TypeError:
+        raise TaskInputError(f"the model's action encoder {name!r} takes no option "
+                             f"{', '.join(sorted(options))}; reading cameras the release's way needs the "
+                             "raymap encoder") from None
+    return builder(**options)
+
+
 def _relative_to_first(c2w: np.ndarray) -> np.ndarray:
     """Re-express ``(F, 4, 4)`` poses in the first camera's frame (first pose = identity)."""
     return np.linalg.inv(c2w[0]) @ c2w
@@ -116,16 +130,19 @@ class AetherPipeline:
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, dtype: str = "fp32",
                         device: str | torch.device | None = None,
-                        registry: Registry | None = None) -> "AetherPipeline":
+                        registry: Registry | None = None,
+                        action_options: dict[str, Any] | None = None) -> "AetherPipeline":
         """Load a model folder (``transformer/``, ``vae/``, ``scheduler/``, prompt embedding) with
         the backbone / codec / action-encoder plugins its ``aether.json`` names; ``dtype``: a name of
-        :mod:`aether.core.dtypes`."""
+        :mod:`aether.core.dtypes`; ``action_options``: keyword options of the action encoder (the raymap's
+        ``method="released"`` reads cameras with the release's heuristic)."""
         from aether.core.model_folder import ModelFolder
 
         torch_dtype = dtypes.torch_dtype(dtype)
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         registry = registry or default_registry()
         folder = ModelFolder(model_dir)
+        action_encoder = _build_action_encoder(registry, folder.settings.action_encoder, action_options or {})
         height, width = folder.sample_size()
         backbone = folder.build_backbone(registry, torch_dtype)
         video_codec = folder.build_video_codec(registry, torch_dtype, device)
@@ -135,7 +152,7 @@ class AetherPipeline:
         sample_frames = folder.transformer_config().get("sample_frames", MAX_DEFAULT_FRAMES)
         return cls(backbone=backbone, video_codec=video_codec,
                    depth_codec=registry.build("modality", "disparity"),
-                   action_encoder=registry.build("action_encoder", folder.settings.action_encoder),
+                   action_encoder=action_encoder,
                    scheduler_config=folder.scheduler_config(), prompt_embeds=folder.prompt_embeds(),
                    height=height * SPATIAL, width=width * SPATIAL, default_frames=default_frame_count(sample_frames),
                    device=device, dtype=torch_dtype, registry=registry)

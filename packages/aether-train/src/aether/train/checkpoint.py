@@ -19,6 +19,7 @@ import os
 import pickle
 import re
 import shutil
+import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,8 @@ MODEL, EMA_FILE, STATE, META = "model.safetensors", "ema.safetensors", "state.pt
 DAMAGED = ".damaged"  # suffix of a checkpoint set aside because it cannot be read
 _NAME = re.compile(r"^step_(\d{8})$")
 # what reading a truncated, emptied or overwritten file raises (torch.load: RuntimeError for a broken archive)
-_UNREADABLE = (OSError, ValueError, RuntimeError, EOFError, SafetensorError)
+# what reading a damaged file raises; the weights-only unpickler, on garbage, also LookupError and struct.error
+_UNREADABLE = (OSError, ValueError, RuntimeError, EOFError, LookupError, struct.error, SafetensorError)
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:

@@ -17,6 +17,7 @@ from aether.core.cli_help import examples
 from aether.core.cli_options import add_plugin_option
 from aether.core.dtypes import DTYPES, dtype_name
 from aether.core.errors import AetherError
+from aether.tasks.commands import add_cameras_option
 
 INSTALL = "pip install 'aether-tasks[app]'"
 OFFLINE = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
@@ -43,6 +44,7 @@ def app_command(parser: argparse.ArgumentParser):
                         help="model dtype (float32, bfloat16, float16 are accepted too)")
     add_plugin_option(parser, "--attention", "attention_backend", default="sdpa",
                       help="attention backend of the transformer (see `aether plugins --kind attention_backend`)")
+    add_cameras_option(parser)
     parser.epilog = examples("aether app --model demo-out/train/run/model",
                              "aether app --model aether-model --device cuda --dtype bf16 --host 0.0.0.0 --port 8080")
 

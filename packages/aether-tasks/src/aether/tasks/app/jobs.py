@@ -40,13 +40,14 @@ class Settings(BaseModel):
     seed: int = 0
     fps: float | None = None
     frames: int | None = None
-    smooth: bool = False
+    smooth: Literal["off", "rts", "released"] = "off"
 
     def argv(self) -> list[str]:
         """The command-line options of these settings."""
-        values = self.model_dump(exclude={"smooth"}, exclude_none=True)
-        return [text for name, value in values.items() for text in (f"--{name}", str(value))] + \
-            (["--smooth"] if self.smooth else [])
+        values = self.model_dump(exclude_none=True)
+        if values["smooth"] == "off":
+            del values["smooth"]
+        return [text for name, value in values.items() for text in (f"--{name}", str(value))]
 
 
 class CameraChoice(BaseModel):

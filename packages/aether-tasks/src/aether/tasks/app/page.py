@@ -66,7 +66,8 @@ def _advanced(tab: str, masking, fps: float | None, frames: int | None) -> dict[
         if frames is not None:
             fields["frames"] = gr.Number(frames, label="frames (8m + 1; an uploaded path has its own)",
                                          precision=0, minimum=9, step=8)
-        fields["smooth"] = gr.Checkbox(False, label="smooth the cameras")
+        fields["smooth"] = gr.Dropdown(["off", "rts", "released"], value="off",
+                                       label="camera smoothing (rts: ours; released: the release demo's)")
     for name, field in fields.items():
         field.elem_id = f"{tab}-{name}"
     return fields
