@@ -48,7 +48,7 @@ def test_raymap_written_in_the_release_format_and_decoded_back(tmp_path, capsys)
                  "--out", str(tmp_path / "back.npy")]) == 0
     np.testing.assert_allclose(np.load(tmp_path / "back.npy"), c2w, atol=2e-5)
     focal = 360 / np.tan(np.radians(35))
-    assert f"median fx {focal:.2f} fy {focal:.2f} cx 360.00 cy 240.00" in capsys.readouterr().out
+    assert f"median fx {focal:.2f} fy {focal:.2f} cx 359.50 cy 239.50" in capsys.readouterr().out
 
 
 def test_a_raymap_made_as_the_release_makes_it_decodes_to_its_cameras(tmp_path, capsys):

@@ -78,11 +78,13 @@ def default_frame_count(sample_frames: int) -> int:
 
 def default_intrinsics(num_frames: int, height: int, width: int,
                        fov_deg: float = DEFAULT_FOV_DEG) -> np.ndarray:
-    """``(F, 3, 3)`` pinhole intrinsics of horizontal field of view ``fov_deg``, centred."""
+    """``(F, 3, 3)`` pinhole intrinsics of horizontal field of view ``fov_deg``, centred: the principal point at
+    ``((W - 1) / 2, (H - 1) / 2)``, the middle of the pixel grid (pixel centres at integers), where the release's
+    decode puts it too."""
     if not 0 < fov_deg < 180:
         raise TaskInputError(f"field of view must be in (0, 180) degrees, got {fov_deg}")
     focal = 0.5 * width / math.tan(math.radians(fov_deg) / 2)
-    K = np.array([[focal, 0.0, width / 2], [0.0, focal, height / 2], [0.0, 0.0, 1.0]])
+    K = np.array([[focal, 0.0, (width - 1) / 2], [0.0, focal, (height - 1) / 2], [0.0, 0.0, 1.0]])
     return np.tile(K, (num_frames, 1, 1))
 
 
