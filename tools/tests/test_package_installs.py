@@ -18,7 +18,7 @@ PACKAGES = sorted(p.name for p in (ROOT / "packages").glob("aether-*"))
 # The CPU build on this machine's disk; a plain `torch` would make pip fetch a CUDA build of several GB.
 TORCH = "torch==2.13.0"
 # Distributions whose top-level module is not their name with "-" as "_".
-IMPORT_NAMES = {"opencv-python-headless": "cv2", "pyyaml": "yaml"}
+IMPORT_NAMES = {"opencv-python-headless": "cv2", "pyyaml": "yaml", "pillow": "PIL"}
 # Declared, never imported by our code: another dependency loads them at run time.
 RUNTIME_ONLY = {
     "accelerate": "diffusers' from_pretrained loads weights with it",

@@ -53,6 +53,19 @@ def test_raymap_with_a_wrong_frame_count_fails_in_one_line(tmp_path, capsys, mod
                             "--out", tmp_path / "o"], "but --frames is 9")
 
 
+def test_shuffled_trajectory_integer_raymap_and_infinite_scale_fail_in_one_line(tmp_path, capsys, model):
+    image = write_png(tmp_path / "obs.png", frames(1)[0])
+    poses = "".join(f"{t} 0 0 {0.1 * t} 0 0 0 1\n" for t in [0, 1, 3, 2, 4, 5, 6, 7, 8])
+    (tmp_path / "t.txt").write_text(poses)
+    one_line_error(capsys, ["predict", image, "--trajectory", tmp_path / "t.txt", "--model", model,
+                            "--out", tmp_path / "o"], "timestamps must increase, but pose 4 (2 s) follows pose 3")
+    np.save(tmp_path / "r.npy", np.zeros((9, 6, H // 8, W // 8), np.int64))
+    one_line_error(capsys, ["predict", image, "--raymap", tmp_path / "r.npy", "--model", model,
+                            "--out", tmp_path / "o"], "a raymap holds floats, got int64")
+    one_line_error(capsys, ["predict", image, "--named", "forward", "--scene-depth", "inf", "--model", model,
+                            "--out", tmp_path / "o"], "scene_depth")
+
+
 def test_tum_trajectory_with_a_wrong_frame_count_fails_in_one_line(tmp_path, capsys, model):
     cameras = pytest.importorskip("aether.codecs.cameras")
     image = write_png(tmp_path / "obs.png", frames(1)[0])

@@ -226,11 +226,13 @@ def test_any_garbage_state_is_a_damaged_checkpoint(garbage, copy):
         ckpt.read_checkpoint(_newest(copy / "run", ckpt.STATE).parent)
 
 
-def test_export_of_a_run_passes_over_a_damaged_newest_checkpoint(copy, good, capsys):
-    _zero(_newest(copy / "run", ckpt.MODEL))
+@pytest.mark.parametrize("damaged, words", [(ckpt.MODEL, "model.safetensors cannot be read"),
+                                             (ckpt.PROMPT_EMBEDS_FILE, "not a readable safetensors file")])
+def test_export_of_a_run_passes_over_a_damaged_newest_checkpoint(damaged, words, copy, good, capsys):
+    _zero(_newest(copy / "run", damaged))
     assert main(["train", "export", str(copy / "run"), str(copy / "exported")]) == 0
     warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
-    assert len(warning) == 1 and "model.safetensors cannot be read" in warning[0], warning
+    assert len(warning) == 1 and words in warning[0], warning
     assert warning[0].endswith(f"exporting {BEFORE} instead")
     exported = load_file(str(copy / "exported" / "transformer" / "diffusion_pytorch_model.safetensors"))
     expected = ckpt.load_weights(good / ckpt.CHECKPOINTS / BEFORE)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aether.codecs.cameras import invert_pose, opengl_to_opencv, quaternion_to_matrix
+from aether.codecs.cameras import invert_pose, opengl_to_opencv, quaternion_to_matrix, read_text_file
 from aether.codecs.errors import CodecError
 
 
@@ -62,50 +62,100 @@ def _colmap_K(model: str, params: np.ndarray, where: str) -> np.ndarray:
     return np.array([[fx, 0.0, cx - COLMAP_PIXEL_OFFSET], [0.0, fy, cy - COLMAP_PIXEL_OFFSET], [0.0, 0.0, 1.0]])
 
 
-def _data_lines(path: Path) -> list[str]:
-    """Lines that are not ``#`` comments. Blank lines are kept: an image with no 2-D points has an empty
-    second line in ``images.txt``."""
-    return [line for line in path.read_text().splitlines() if not line.startswith("#")]
+def _data_lines(path: Path) -> list[tuple[int, str]]:
+    """``(line number, line)`` of the lines that are not ``#`` comments. Blank lines are kept: an image with
+    no 2-D points has an empty second line in ``images.txt``."""
+    return [(number, line) for number, line in enumerate(read_text_file(path, "a COLMAP text model").splitlines(), 1)
+            if not line.startswith("#")]
+
+
+def _is_points_line(fields: list[str]) -> bool:
+    """Whether ``fields`` can be an ``images.txt`` POINTS2D line: ``X Y POINT3D_ID`` triples of numbers."""
+    try:
+        [float(field) for field in fields]
+    except ValueError:
+        return False
+    return len(fields) % 3 == 0
 
 
 def _read_text_model(folder: Path) -> tuple[dict, list]:
     cameras = {}
-    for line in _data_lines(folder / "cameras.txt"):
+    path = folder / "cameras.txt"
+    for number, line in _data_lines(path):
         if line.strip():
             fields = line.split()
+            if len(fields) < 4:
+                raise CodecError(f"{path}, line {number}: a camera line holds 'CAMERA_ID MODEL WIDTH HEIGHT "
+                                 f"PARAMS...', got {line.strip()[:80]!r}")
+            if int(fields[0]) in cameras:
+                raise CodecError(f"{path}, line {number}: camera id {fields[0]} is defined twice")
             cameras[int(fields[0])] = (fields[1], int(fields[2]), int(fields[3]), np.asarray(fields[4:], np.float64))
-    lines = _data_lines(folder / "images.txt")
-    while lines and not lines[-1].strip():
+    path = folder / "images.txt"
+    lines = _data_lines(path)
+    while lines and not lines[-1][1].strip():
         lines.pop()
     images = []
-    for line in lines[::2]:  # every image line is followed by its POINTS2D line
+    for index in range(0, len(lines), 2):  # every image line is followed by its POINTS2D line
+        number, line = lines[index]
         fields = line.split()
         if len(fields) < 10:
-            raise CodecError(f"{folder / 'images.txt'}: an image line holds 'IMAGE_ID QW QX QY QZ TX TY TZ "
-                             f"CAMERA_ID NAME', got {line!r}")
+            raise CodecError(f"{path}, line {number}: an image line holds 'IMAGE_ID QW QX QY QZ TX TY TZ "
+                             f"CAMERA_ID NAME', got {line[:80]!r}")
+        # a file without the POINTS2D lines would pair every other image as "points" and drop it unseen
+        if index + 1 < len(lines) and not _is_points_line(lines[index + 1][1].split()):
+            number, line = lines[index + 1]
+            raise CodecError(f"{path}, line {number}: expected the POINTS2D line of image {fields[0]} "
+                             f"('X Y POINT3D_ID' triples, empty if none), got {line[:80]!r}; images.txt holds two "
+                             "lines per image")
         images.append((np.asarray(fields[1:8], np.float64), int(fields[8]), " ".join(fields[9:])))
     return cameras, images
 
 
+def _unpack(handle, fmt: str, path: Path):
+    """``struct.unpack(fmt)`` of the next bytes of ``handle``; CodecError if the file ends first."""
+    size = struct.calcsize(fmt)
+    data = handle.read(size)
+    if len(data) != size:
+        raise CodecError(f"{path}: ends early (truncated at byte {handle.tell()}); export the model again")
+    return struct.unpack(fmt, data)
+
+
+def _check_end(handle, path: Path) -> None:
+    # a damaged count (too small) would leave records unread: the bytes must end where the records do
+    if handle.tell() != os.fstat(handle.fileno()).st_size:
+        raise CodecError(f"{path}: {os.fstat(handle.fileno()).st_size - handle.tell()} bytes after its last record "
+                         "(a damaged count?); export the model again")
+
+
 def _read_binary_model(folder: Path) -> tuple[dict, list]:
     cameras = {}
-    with open(folder / "cameras.bin", "rb") as handle:
-        for _ in range(struct.unpack("<Q", handle.read(8))[0]):
-            camera_id, model_id, width, height = struct.unpack("<iiQQ", handle.read(24))
+    path = folder / "cameras.bin"
+    with open(path, "rb") as handle:
+        for _ in range(_unpack(handle, "<Q", path)[0]):  # a loop of reads: a garbage count allocates nothing
+            camera_id, model_id, width, height = _unpack(handle, "<iiQQ", path)
             if model_id not in COLMAP_MODELS:
-                raise CodecError(f"{folder / 'cameras.bin'}: unknown COLMAP camera model id {model_id}")
+                raise CodecError(f"{path}: unknown COLMAP camera model id {model_id}")
+            if camera_id in cameras:
+                raise CodecError(f"{path}: camera id {camera_id} is defined twice")
             name, count, _ = COLMAP_MODELS[model_id]
-            cameras[camera_id] = (name, width, height, np.asarray(struct.unpack(f"<{count}d", handle.read(8 * count))))
+            cameras[camera_id] = (name, width, height, np.asarray(_unpack(handle, f"<{count}d", path)))
+        _check_end(handle, path)
     images = []
-    with open(folder / "images.bin", "rb") as handle:
-        for _ in range(struct.unpack("<Q", handle.read(8))[0]):
-            _, *pose, camera_id = struct.unpack("<I7dI", handle.read(64))
+    path = folder / "images.bin"
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        for _ in range(_unpack(handle, "<Q", path)[0]):
+            _, *pose, camera_id = _unpack(handle, "<I7dI", path)
             name = b""
             while (char := handle.read(1)) not in (b"\x00", b""):
                 name += char
-            num_points = struct.unpack("<Q", handle.read(8))[0]
+            num_points = _unpack(handle, "<Q", path)[0]
+            if num_points > (size - handle.tell()) // 24:  # seeking past the end would not fail
+                raise CodecError(f"{path}: image {name[:80]!r} claims {num_points} points, more than the file "
+                                 "holds (truncated or damaged); export the model again")
             handle.seek(24 * num_points, os.SEEK_CUR)  # x, y (double), point3D id (int64)
             images.append((np.asarray(pose), camera_id, name.decode()))
+        _check_end(handle, path)
     return cameras, images
 
 
@@ -129,32 +179,78 @@ def read_colmap(path: str | os.PathLike) -> ToolCameras:
                          "here or in sparse/0")
     try:
         cameras, images = (_read_text_model if (folder / "images.txt").is_file() else _read_binary_model)(folder)
+    except CodecError:
+        raise
     except (ValueError, struct.error, UnicodeDecodeError) as exc:
         raise CodecError(f"{folder}: not a readable COLMAP model ({exc})") from None
     if not images:
         raise CodecError(f"{folder}: the COLMAP model holds no registered images")
+    names = [name for _, _, name in images]
+    if len(set(names)) != len(names):
+        twice = sorted({name for name in names if names.count(name) > 1})
+        raise CodecError(f"{folder}: image name {twice[0]!r} appears twice; frames are ordered by name, so each "
+                         "image needs its own")
     images.sort(key=lambda image: image[2])
     missing = sorted({camera_id for _, camera_id, _ in images} - set(cameras))
     if missing:
         raise CodecError(f"{folder}: images refer to camera ids {missing} that cameras holds not")
     poses = np.stack([pose for pose, _, _ in images])
+    for (pose, _, name) in images:
+        if not np.isfinite(pose).all() or np.linalg.norm(pose[:4]) < 1e-12:
+            raise CodecError(f"{folder}: image {name!r} has a pose with NaN/inf values or a zero quaternion; "
+                             "export the model again")
     w2c = np.tile(np.eye(4), (len(images), 1, 1))
     w2c[:, :3, :3] = quaternion_to_matrix(poses[:, [1, 2, 3, 0]])  # COLMAP writes w first
     w2c[:, :3, 3] = poses[:, 4:7]
     used = [cameras[camera_id] for _, camera_id, _ in images]
     K = np.stack([_colmap_K(model, params, str(folder)) for model, _, _, params in used])
-    sizes = np.asarray([(height, width) for _, width, height, _ in used], np.int64)
-    return ToolCameras(invert_pose(w2c), K, sizes, tuple(name for _, _, name in images))
+    sizes = [(height, width) for _, width, height, _ in used]
+    _check_intrinsics(K, sizes, str(folder))
+    return ToolCameras(invert_pose(w2c), K, np.asarray(sizes, np.int64), tuple(name for _, _, name in images))
 
 
-def _image_size(frame: dict, meta: dict, folder: Path) -> tuple[int, int]:
+MAX_IMAGE_SIDE = 1 << 20  # pixels; anything larger is a damaged field, not a camera
+
+
+def _check_intrinsics(K: np.ndarray, sizes: list[tuple[int, int]], where: str) -> None:
+    """Refuse what would make a wrong or failing raymap: non-finite intrinsics, focals <= 0 (a mirrored or
+    singular camera), image sizes that are not positive integers."""
+    for i, ((height, width), k) in enumerate(zip(sizes, K)):
+        if not all(isinstance(v, (int, np.integer)) and 0 < v <= MAX_IMAGE_SIDE for v in (height, width)):
+            raise CodecError(f"{where}: frame {i} has image size {width}x{height} (width x height); sizes must be "
+                             f"whole numbers in 1..{MAX_IMAGE_SIDE}")
+        if not np.isfinite(k).all() or k[0, 0] <= 0 or k[1, 1] <= 0:
+            raise CodecError(f"{where}: frame {i} has intrinsics fx {k[0, 0]:g}, fy {k[1, 1]:g}, cx {k[0, 2]:g}, "
+                             f"cy {k[1, 2]:g}; focal lengths must be positive and all of them finite")
+
+
+def _json_number(value: object, key: str, where: str) -> float:
+    """``value`` as a float if it is a finite JSON number (not a string, not true / false)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise CodecError(f"{where}: {key} must be a number, got {json.dumps(value)[:40]}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        number = math.inf
+    if not math.isfinite(number):
+        raise CodecError(f"{where}: {key} must be a finite number, got {json.dumps(value)[:40]}")
+    return number
+
+
+def _image_size(frame: dict, meta: dict, folder: Path, where: str) -> tuple[int, int]:
     """``(height, width)`` from ``h`` / ``w`` (frame, then top level), else from the frame's image file."""
     h, w = frame.get("h", meta.get("h")), frame.get("w", meta.get("w"))
     if h is not None and w is not None:
-        return int(h), int(w)
+        size = (_json_number(h, "h", where), _json_number(w, "w", where))
+        if not all(v.is_integer() and 0 < v <= MAX_IMAGE_SIDE for v in size):
+            raise CodecError(f"{where}: image size w {w}, h {h}: must be whole numbers in 1..{MAX_IMAGE_SIDE}")
+        return int(size[0]), int(size[1])
     import cv2
 
-    file = folder / frame.get("file_path", "")
+    file_path = frame.get("file_path", "")
+    if not isinstance(file_path, str):
+        raise CodecError(f"{where}: file_path must be a string, got {json.dumps(file_path)[:40]}")
+    file = folder / file_path
     for candidate in (file, file.with_name(file.name + ".png")):
         if candidate.is_file():
             image = cv2.imread(str(candidate), cv2.IMREAD_UNCHANGED)
@@ -165,24 +261,31 @@ def _image_size(frame: dict, meta: dict, folder: Path) -> tuple[int, int]:
 
 
 def _nerf_K(frame: dict, meta: dict, height: int, width: int, where: str) -> np.ndarray:
-    def get(key):
-        return frame.get(key, meta.get(key))
+    def get(key: str) -> float | None:
+        value = frame.get(key, meta.get(key))
+        return None if value is None else _json_number(value, key, where)
+
+    def focal(angle_key: str, size: int) -> float:
+        angle = get(angle_key)
+        if not 0 < angle < math.pi:  # radians; outside, the focal would be negative or infinite
+            raise CodecError(f"{where}: {angle_key} must be an angle in radians between 0 and pi, got {angle:g}")
+        return 0.5 * size / math.tan(0.5 * angle)
 
     if get("fl_x") is not None:
-        fx = float(get("fl_x"))
+        fx = get("fl_x")
     elif get("camera_angle_x") is not None:
-        fx = 0.5 * width / math.tan(0.5 * float(get("camera_angle_x")))
+        fx = focal("camera_angle_x", width)
     else:
         raise CodecError(f"{where}: transforms.json needs fl_x or camera_angle_x for the focal length")
     if get("fl_y") is not None:
-        fy = float(get("fl_y"))
+        fy = get("fl_y")
     elif get("camera_angle_y") is not None:
-        fy = 0.5 * height / math.tan(0.5 * float(get("camera_angle_y")))
+        fy = focal("camera_angle_y", height)
     else:
         fy = fx
     cx, cy = get("cx"), get("cy")
-    return np.array([[fx, 0.0, width / 2 if cx is None else float(cx)],
-                     [0.0, fy, height / 2 if cy is None else float(cy)], [0.0, 0.0, 1.0]])
+    return np.array([[fx, 0.0, width / 2 if cx is None else cx],
+                     [0.0, fy, height / 2 if cy is None else cy], [0.0, 0.0, 1.0]])
 
 
 def read_nerf(path: str | os.PathLike) -> ToolCameras:
@@ -190,16 +293,32 @@ def read_nerf(path: str | os.PathLike) -> ToolCameras:
     file order."""
     path = Path(path)
     path = path / "transforms.json" if path.is_dir() else path
+    layout = "a NeRF transforms.json with frames[].transform_matrix"
+    if not path.is_file():
+        raise CodecError(f"{path}: no such file; pass {layout} or the folder holding it")
+    text = read_text_file(path, layout)
     try:
-        meta = json.loads(path.read_text())
-        frames = meta["frames"]
-        gl = np.asarray([frame["transform_matrix"] for frame in frames], np.float64)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CodecError(f"{path}: not a NeRF transforms.json with frames[].transform_matrix ({exc})") from None
-    if not len(frames) or gl.shape[1:] not in ((4, 4), (3, 4)):
-        raise CodecError(f"{path}: transform_matrix must be 4x4 (or 3x4) per frame, got {gl.shape}")
+        meta = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested brackets
+        raise CodecError(f"{path}: not {layout} ({exc})") from None
+    frames = meta.get("frames") if isinstance(meta, dict) else None
+    if not isinstance(frames, list) or not frames:
+        raise CodecError(f"{path}: not {layout}: needs an object with a non-empty list \"frames\"")
+    gl = []
+    for i, frame in enumerate(frames):
+        try:
+            matrix = np.asarray(frame["transform_matrix"]) if isinstance(frame, dict) else None
+        except (KeyError, ValueError):  # missing, or ragged rows
+            matrix = None
+        # the kind check refuses strings and true / false, which NumPy would turn into numbers
+        if matrix is None or matrix.dtype.kind not in "iuf" or matrix.shape not in ((4, 4), (3, 4)):
+            raise CodecError(f"{path}: frames[{i}] needs a transform_matrix of 4x4 (or 3x4) numbers")
+        gl.append(matrix[:3].astype(np.float64))
     c2w = np.tile(np.eye(4), (len(frames), 1, 1))
-    c2w[:, :3] = gl[:, :3]
-    sizes = np.asarray([_image_size(frame, meta, path.parent) for frame in frames], np.int64)
-    K = np.stack([_nerf_K(frame, meta, h, w, str(path)) for frame, (h, w) in zip(frames, sizes)])
-    return ToolCameras(opengl_to_opencv(c2w), K, sizes, tuple(str(f.get("file_path", i)) for i, f in enumerate(frames)))
+    c2w[:, :3] = np.stack(gl)
+    where = str(path)
+    sizes = [_image_size(frame, meta, path.parent, where) for frame in frames]
+    K = np.stack([_nerf_K(frame, meta, h, w, where) for frame, (h, w) in zip(frames, sizes)])
+    _check_intrinsics(K, sizes, where)
+    return ToolCameras(opengl_to_opencv(c2w), K, np.asarray(sizes, np.int64),
+                       tuple(str(f.get("file_path", i)) for i, f in enumerate(frames)))

@@ -90,20 +90,65 @@ def relative_to_first(c2w: Array) -> Array:
     return invert_pose(c2w[..., :1, :, :]) @ c2w
 
 
+def read_text_file(path: str | os.PathLike, what: str) -> str:
+    """The text of ``path`` (UTF-8, a leading byte-order mark dropped); :class:`CodecError` naming the
+    file and ``what`` it should be if it is not UTF-8 text (e.g. a binary file passed by mistake)."""
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CodecError(f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r}); "
+                         f"pass {what} saved as plain text") from None
+
+
+def _number(field: str) -> float:
+    """``float(field)``; ValueError carrying the field if it is not a number. float() also takes "1_000"
+    (Python digit grouping), which no trajectory writer emits: refused too."""
+    try:
+        if "_" not in field:
+            return float(field)
+    except ValueError:
+        pass
+    raise ValueError(field)
+
+
 def read_tum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a TUM trajectory (``timestamp tx ty tz qx qy qz qw`` per line, ``#`` comments).
 
-    Returns ``timestamps (N,)`` and ``c2w (N, 4, 4)`` float64.
+    Returns ``timestamps (N,)`` and ``c2w (N, 4, 4)`` float64. Quaternions are normalised; non-numeric,
+    non-finite or zero values are refused with the line they are on.
     """
     path = Path(path)
     if not path.is_file():
-        raise CodecError(f"TUM trajectory {path} does not exist")
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    if not rows or any(len(r) != 8 for r in rows):
-        raise CodecError(f"{path}: every line must hold 8 numbers 'timestamp tx ty tz qx qy qz qw'")
+        raise CodecError(f"TUM trajectory {path} does not exist" if not path.exists()
+                         else f"TUM trajectory {path} is a folder, not a file")
+    layout = "every line must hold 8 numbers 'timestamp tx ty tz qx qy qz qw'"
+    rows, lines = [], []
+    for number, line in enumerate(read_text_file(path, "a TUM trajectory").splitlines(), 1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):  # comments may be indented
+            continue
+        if len(fields) != 8:
+            raise CodecError(f"{path}, line {number}: {len(fields)} fields; {layout}")
+        try:
+            rows.append([_number(field) for field in fields])
+        except ValueError as exc:
+            raise CodecError(f"{path}, line {number}: {exc.args[0][:40]!r} is not a number; {layout}") from None
+        lines.append(number)
+    if not rows:
+        raise CodecError(f"{path}: no poses in the file; {layout}")
     data = np.asarray(rows, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(data).all(axis=1))
+    if len(bad):
+        raise CodecError(f"{path}, line {lines[bad[0]]}: NaN or infinite value; a trajectory needs finite numbers")
+    # scaled by the largest entry first: the norm of huge entries would overflow to inf
+    peak = np.abs(data[:, 4:8]).max(axis=1, keepdims=True)
+    quat = data[:, 4:8] / np.where(peak > 0, peak, 1.0)
+    bad = np.flatnonzero(peak[:, 0] * np.linalg.norm(quat, axis=1) < 1e-12)
+    if len(bad):
+        raise CodecError(f"{path}, line {lines[bad[0]]}: the quaternion (qx qy qz qw) is zero; write a unit "
+                         "quaternion (0 0 0 1 for no rotation)")
     c2w = np.tile(np.eye(4), (len(data), 1, 1))
-    c2w[:, :3, :3] = quaternion_to_matrix(data[:, 4:8])
+    c2w[:, :3, :3] = quaternion_to_matrix(quat)
     c2w[:, :3, 3] = data[:, 1:4]
     return data[:, 0], c2w
 
@@ -114,6 +159,13 @@ def write_tum(path: str | os.PathLike, timestamps: Array, c2w: Array) -> Path:
     poses = _to_numpy(c2w)
     if poses.shape != (len(ts), 4, 4):
         raise CodecError(f"c2w must be (N, 4, 4) with N = {len(ts)} timestamps, got {poses.shape}")
+    # a TUM file of NaN or a mirrored "rotation" cannot be read back: refuse it rather than write it
+    if not (np.isfinite(ts).all() and np.isfinite(poses).all()):
+        raise CodecError(f"{path}: cannot write NaN or infinite timestamps or poses to a TUM trajectory")
+    det = np.linalg.det(poses[:, :3, :3])
+    if (det <= 0).any():
+        i = int(np.argmin(det))
+        raise CodecError(f"{path}: pose {i} has no rotation to write (det {det[i]:.3g} <= 0)")
     quat = matrix_to_quaternion(poses[:, :3, :3])
     lines = [" ".join(f"{v:.9f}" for v in (t, *p[:3, 3], *q)) for t, p, q in zip(ts, poses, quat)]
     return write_text(path, "# timestamp tx ty tz qx qy qz qw\n" + "\n".join(lines) + "\n")

@@ -22,6 +22,7 @@ Clip folders (``rgb/*.png``, ``depth/*.npy`` or 16-bit ``depth/*.png``, optional
 from __future__ import annotations
 
 import os
+import reprlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -193,10 +194,32 @@ def _read_meta(path: Path) -> dict:
 
 
 def _meta_number(meta: dict, key: str, default: float, path: Path) -> float:
+    value = meta.get(key, default)
     try:
-        return float(meta.get(key, default))
-    except (TypeError, ValueError):
-        raise ClipError(f"{path / 'meta.json'}: field {key!r}: expected a number, got {meta[key]!r}") from None
+        if isinstance(value, bool):  # float(true) would be 1.0
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer of 400 digits
+        raise ClipError(f"{path / 'meta.json'}: field {key!r}: expected a number, got {reprlib.repr(value)}") from None
+
+
+def _depth_scale(meta: dict, path: Path) -> float:
+    """``meta.json``'s metres per 16-bit depth unit: a positive finite number (0 would turn every depth
+    into invalid, a negative or NaN scale would be blamed on the depth maps)."""
+    scale = _meta_number(meta, "depth_scale", 0.001, path)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ClipError(f"{path / 'meta.json'}: field 'depth_scale': must be a positive number of metres "
+                        f"per depth PNG unit, got {scale:g}; e.g. 0.001 for millimetres")
+    return scale
+
+
+def _read_depth_png(file: Path) -> np.ndarray:
+    """A 16-bit depth PNG; an 8-bit one is a picture of depth (normalised for viewing), not depth units."""
+    depth = read_image(file)
+    if depth.dtype != np.uint16:
+        raise ClipError(f"{file}: {depth.dtype} depth PNG; depth PNGs must be 16-bit integers in units of "
+                        "meta.json's depth_scale (or give depth as float .npy files in metres)")
+    return depth
 
 
 def _is_clip_folder(path: Path) -> bool:
@@ -206,6 +229,15 @@ def _is_clip_folder(path: Path) -> bool:
 def _depth_files(path: Path, suffix: str) -> list[Path]:
     folder = path / "depth"
     return frame_files(folder, (suffix,)) if folder.is_dir() else []
+
+
+def _check_depth_kinds(path: Path) -> None:
+    """A depth/ of images other than PNG (JPEG, TIFF ...) would be skipped without a word: say so."""
+    folder = path / "depth"
+    others = frame_files(folder, tuple(s for s in IMAGE_SUFFIXES if s != ".png")) if folder.is_dir() else []
+    if others:
+        raise ClipError(f"{others[0]}: depth maps must be .npy (metres) or 16-bit .png files; convert "
+                        f"depth/ ({len(others)} such file(s)) or remove it")
 
 
 def _load_folder(path: Path) -> tuple[Clip, bool]:
@@ -221,11 +253,13 @@ def _load_folder(path: Path) -> tuple[Clip, bool]:
         depth = stack_frames(npy, read_array).astype(np.float32)
     elif png:
         # 16-bit PNG depth stores integer units; depth_scale converts them to metres.
-        depth = stack_frames(png, read_image).astype(np.float32) * _meta_number(meta, "depth_scale", 0.001, path)
+        depth = stack_frames(png, _read_depth_png).astype(np.float32) * _depth_scale(meta, path)
+    else:
+        _check_depth_kinds(path)
     cams = {}
     for name, shape in (("K", (3, 3)), ("c2w", (4, 4))):
         file = path / f"{name}.npy"
-        if file.exists():
+        if file.exists() or file.is_symlink():  # a broken link is read, and refused, not skipped
             value = read_array(file).astype(np.float32)
             cams[name] = np.broadcast_to(value, (len(rgb), *shape)).copy() if value.shape == shape else value
     clip = Clip(rgb=rgb, depth=depth, fps=_meta_number(meta, "fps", DEFAULT_FPS, path),
@@ -276,6 +310,11 @@ def iter_clip_paths(path: str | os.PathLike) -> list[Path]:
     return [path]
 
 
+def _good_fps(fps: float) -> bool:
+    """What :meth:`Clip.validate` accepts: a header stating another rate must not be taken on trust."""
+    return bool(np.isfinite(fps) and fps > 0)
+
+
 def clip_length(path: str | os.PathLike) -> tuple[int, float]:
     """A clip's frame count and fps without reading its frames: the header of a ``.safetensors``
     clip, the file count (and ``meta.json``) of a frame folder; video files are loaded."""
@@ -285,14 +324,16 @@ def clip_length(path: str | os.PathLike) -> tuple[int, float]:
 
         try:
             with safe_open(str(path), framework="numpy") as f:
-                return int(f.get_slice("rgb").get_shape()[0]), float((f.metadata() or {})["fps"])
+                shape, fps = f.get_slice("rgb").get_shape(), float((f.metadata() or {})["fps"])
+            if len(shape) == 4 and shape[0] > 0 and shape[-1] == 3 and _good_fps(fps):
+                return int(shape[0]), fps
         except Exception:  # a corrupt header, no rgb tensor or no fps: loading it names what is wrong
             pass
     elif path.is_dir():
         clip_folder = _is_clip_folder(path)
         frames = image_frames(path / "rgb" if clip_folder else path)
-        if frames:  # else loading it names what is missing
-            fps = _meta_number(_read_meta(path), "fps", DEFAULT_FPS, path) if clip_folder else DEFAULT_FPS
+        fps = _meta_number(_read_meta(path), "fps", DEFAULT_FPS, path) if clip_folder else DEFAULT_FPS
+        if frames and _good_fps(fps):  # else loading it names what is wrong
             return len(frames), fps
     clip = load_clip(path)
     return clip.num_frames, clip.fps

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -20,10 +21,14 @@ def natural_key(path: Path) -> list:
 
 def frame_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     """Files of ``folder`` whose lower-case suffix is one of ``suffixes``, in natural order; hidden files
-    (``.DS_Store``, macOS ``._frame.png`` shadows) are skipped."""
-    return sorted((f for f in folder.iterdir()
-                   if f.is_file() and f.suffix.lower() in suffixes and not f.name.startswith(".")),
-                  key=natural_key)
+    (``.DS_Store``, macOS ``._frame.png`` shadows) are skipped. A broken link named like a frame is an
+    error: skipping it would silently drop a frame from the middle of the clip."""
+    files = [f for f in folder.iterdir() if f.suffix.lower() in suffixes and not f.name.startswith(".")]
+    for f in files:
+        if f.is_symlink() and not f.exists():
+            raise ClipError(f"{f}: a broken link (its target {os.readlink(f)!r} does not exist); restore the "
+                            "frame it points to or remove the link")
+    return sorted((f for f in files if f.is_file()), key=natural_key)
 
 
 def stack_frames(files: list[Path], read: Callable[[Path], np.ndarray]) -> np.ndarray:

@@ -4,7 +4,11 @@ NumPy arrays without ever unpickling them."""
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +18,10 @@ from aether.core.errors import ClipError
 
 # the fastest frame rate an mp4 round-trips at: imageio reads 1000 fps and above back as 0
 MAX_FPS = 960.0
+# the most pixels an image frame may have (about 9459 x 9459, Pillow's decompression-bomb warning limit)
+MAX_IMAGE_PIXELS = 89_478_485
+# Pillow modes imageio hands over as raw channels (CMYK's fourth would be dropped as if it were alpha)
+_CONVERTED_MODES = ("CMYK", "LAB", "HSV", "YCbCr")
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -58,22 +66,36 @@ def _not_the_upright_size(record: logging.LogRecord) -> bool:
     return "different from the source frame size" not in record.getMessage()
 
 
-def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """Read a video file of any :data:`VIDEO_SUFFIXES` container into uint8 ``(F, H, W, 3)``, upright as
-    its rotation metadata says, and its fps (0.0 when the container states none)."""
-    # imageio-ffmpeg directly: imageio's FFMPEG plugin refuses .m4v and .gif by name, ffmpeg reads both
+def _decode(path: Path, output_params: list[str]) -> tuple[dict, list[np.ndarray]]:
     import imageio_ffmpeg
 
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", output_params=output_params)
+    meta = next(reader)
+    width, height = meta["size"]
+    return meta, [np.frombuffer(data, np.uint8).reshape(height, width, 3) for data in reader]
+
+
+def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
+    """Read a video file of any :data:`VIDEO_SUFFIXES` container into uint8 ``(F, H, W, 3)``, upright as
+    its rotation metadata says, and its fps (0.0 when the container states none). Every stored frame
+    comes out once: ffmpeg's default constant-rate output would repeat frames of a variable-rate video
+    (a one-frame GIF became 10 or 20 frames), at a rate that is not the one reported."""
+    # imageio-ffmpeg directly: imageio's FFMPEG plugin refuses .m4v and .gif by name, ffmpeg reads both
     logging.getLogger("imageio_ffmpeg").addFilter(_not_the_upright_size)  # a no-op once added
     path = Path(path)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise ClipError(f"{path}: unknown video type {path.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}")
     try:
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-        meta = next(reader)
-        width, height = meta["size"]
-        frames = [np.frombuffer(data, np.uint8).reshape(height, width, 3) for data in reader]
+        try:
+            meta, frames = _decode(path, ["-fps_mode", "passthrough"])
+        except (OSError, RuntimeError) as exc:
+            if "option 'fps_mode'" not in str(exc):  # ffmpeg < 5.1: "Unrecognized option 'fps_mode'"
+                raise
+            meta, frames = _decode(path, ["-vsync", "passthrough"])  # an ffmpeg older than 5.1
     except Exception as exc:  # ffmpeg fails with OSError / RuntimeError and its whole log
+        if "does not contain any stream" in str(exc):  # its last line would be "Invalid argument"
+            raise ClipError(f"{path}: the file holds no video stream (audio or data only); give a video "
+                            "with a picture track") from exc
         raise ClipError(f"{path}: cannot decode video ({_ffmpeg_problem(exc)}); check that it plays, or "
                         "re-encode it (ffmpeg -i IN out.mp4)") from exc
     if not frames:
@@ -90,14 +112,41 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     return Path(path)
 
 
+def _pillow_image(path: Path) -> np.ndarray | None:
+    """Check the size a header claims before anything decodes it (a tiny TIFF can claim 60000 x 60000 and
+    imageio's TIFF reader allocates it); decode colour models imageio would hand over raw (CMYK, Lab) to
+    RGB. None: decode with imageio (including files Pillow cannot open, for imageio's own message)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():  # the size is checked below, whatever the warning filters say
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
+            (width, height), mode = im.size, im.mode
+            if width * height <= MAX_IMAGE_PIXELS:
+                return np.asarray(im.convert("RGB")) if mode in _CONVERTED_MODES else None
+            size = f"{width} x {height}"
+    except Image.DecompressionBombError as exc:  # Pillow refuses twice its limit on opening
+        size = next(iter(re.findall(r"\((\d+) pixels\)", str(exc))), "too many")
+    except Exception:
+        return None
+    raise ClipError(f"{path}: the image header claims {size} pixels, more than the {MAX_IMAGE_PIXELS} a "
+                    "frame may have; the file is damaged or not a video frame: shrink it or remove it")
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as stored (uint8 RGB drops alpha; 16-bit PNG stays uint16)."""
     import imageio.v2 as imageio
 
+    image = _pillow_image(Path(path))
+    if image is not None:
+        return image
     try:
         image = np.asarray(imageio.imread(Path(path)))
-    except Exception as exc:
-        raise ClipError(f"{path}: cannot read image ({exc}); re-save it as PNG or JPEG, or remove it") from exc
+    except Exception as exc:  # imageio's messages can run over several lines: keep the first
+        problem = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ClipError(f"{path}: cannot read image ({problem}); re-save it as PNG or JPEG, or remove it") from exc
     if image.ndim == 3 and image.shape[-1] == 4:
         image = image[..., :3]
     return image
@@ -129,11 +178,34 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     return to_rgb8(read_image(path), str(path))
 
 
+def _check_npy_size(path: Path) -> None:
+    """Refuse an ``.npy`` file whose header claims more data than the file holds, before NumPy allocates
+    it (a 128-byte file can claim terabytes). Headers that do not parse are left to :func:`numpy.load`."""
+    from numpy.lib import format as npy
+
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(6) != b"\x93NUMPY":
+                return
+            fh.seek(0)
+            version = npy.read_magic(fh)
+            read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
+            held = os.fstat(fh.fileno()).st_size - fh.tell()
+    except Exception:
+        return
+    needed = math.prod(shape) * dtype.itemsize
+    if needed > held and not dtype.hasobject:  # a pickle's size says nothing; np.load refuses it
+        raise ClipError(f"{path}: truncated .npy array: its header says {shape} {dtype} ({needed} bytes) but "
+                        f"the file holds {held} bytes of data; re-save it with np.save")
+
+
 def read_array(path: str | os.PathLike) -> np.ndarray:
     """Read a numeric ``.npy`` array; pickled objects are refused, never loaded (loading runs their code)."""
+    _check_npy_size(Path(path))
     try:
         array = np.load(Path(path), allow_pickle=False)
-    except (ValueError, EOFError, OSError) as exc:  # pickles, truncated and non-npy files
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:  # pickles, truncated, non-npy files
         raise ClipError(f"{path}: not a readable .npy array ({exc}); pickled data is never loaded, "
                         "save a numeric array with np.save") from exc
     if not isinstance(array, np.ndarray):

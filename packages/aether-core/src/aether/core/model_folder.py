@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -33,6 +34,26 @@ PROMPT_EMBEDS_FILE = "empty_prompt_embeds.safetensors"
 PROMPT_EMBEDS_KEY = "prompt_embeds"
 NAME = r"^[a-z0-9][a-z0-9_.\-]*$"
 VAE_CODEC = "cogvideox"  # the video codec plugin whose weights are the folder's vae/
+WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
+WEIGHTS_INDEX = "diffusion_pytorch_model.safetensors.index.json"
+# Size bounds of a hand-edited config: far above AetherV1 (42 layers, 48 x 64 heads, 60 x 90 latents), far
+# below sizes whose model takes minutes to build or exhausts memory before a weight is read.
+MAX_LAYERS = 1024
+MAX_SIZE = 65536
+MAX_SAMPLE = 1024  # latent cells per side (8192 pixels)
+# transformer config keys that must be whole numbers >= 1 (at most MAX_SIZE unless named here)
+TRANSFORMER_SIZES = {"num_layers": MAX_LAYERS, "num_attention_heads": MAX_SIZE, "attention_head_dim": MAX_SIZE,
+                      "in_channels": MAX_SIZE, "out_channels": MAX_SIZE, "text_embed_dim": MAX_SIZE,
+                      "time_embed_dim": MAX_SIZE, "patch_size": MAX_SAMPLE, "sample_height": MAX_SAMPLE,
+                      "sample_width": MAX_SAMPLE, "sample_frames": MAX_SIZE, "max_text_seq_length": MAX_SIZE,
+                      "temporal_compression_ratio": 64}
+_VAE_SIZES = {"layers_per_block": 64, "in_channels": MAX_SIZE, "out_channels": MAX_SIZE,
+              "latent_channels": MAX_SIZE, "norm_num_groups": MAX_SIZE, "sample_height": 8 * MAX_SAMPLE,
+              "sample_width": 8 * MAX_SAMPLE, "temporal_compression_ratio": 64}
+# scheduler settings CogVideoXDPMScheduler / CogVideoXDDIMScheduler accept (diffusers fails mid-sampling otherwise)
+_SCHEDULER_CHOICES = {"beta_schedule": ("linear", "scaled_linear", "squaredcos_cap_v2"),
+                      "prediction_type": ("v_prediction", "epsilon", "sample"),
+                      "timestep_spacing": ("trailing", "leading", "linspace")}
 
 
 class ModelSettings(BaseModel):
@@ -58,9 +79,121 @@ def _read_settings(root: Path) -> ModelSettings:
         return ModelSettings()
     try:
         return ModelSettings.model_validate(json.loads(path.read_text()))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        first = str(exc).splitlines()[0] if isinstance(exc, json.JSONDecodeError) else describe_validation(exc)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValidationError) as exc:
+        first = describe_validation(exc) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
         raise CheckpointError(f"{path} is invalid ({first}); fix it or delete it to use the defaults") from exc
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_sizes(config: dict[str, Any], sizes: dict[str, int], where: str | Path, advice: str) -> None:
+    """CheckpointError unless each key of ``sizes`` that ``config`` sets is a whole number in [1, its bound]
+    (a string, a fraction, 0 or a billion layers fail later, or hang building the model)."""
+    for key, bound in sizes.items():
+        value = config.get(key)
+        if value is None and key not in ("sample_height", "sample_width", "sample_frames", "num_layers"):
+            continue  # null means "not used" for optional sizes (e.g. CogVideoX 1.0's patch_size_t)
+        if key in config and not (_whole(value) and 1 <= value <= bound):
+            raise CheckpointError(f"{where}: {key} must be a whole number from 1 to {bound}, not {value!r}; "
+                                  f"{advice}")
+
+
+def check_scheduler_config(config: dict[str, Any], where: str | Path,
+                           advice: str = "re-copy CogVideoX-5b-I2V's scheduler/ (see default_scheduler_config())") -> None:
+    """CheckpointError unless the scheduler settings ``config`` sets are ones the CogVideoX schedulers run with."""
+    steps = config.get("num_train_timesteps", 1000)
+    if not (_whole(steps) and 1 <= steps <= 100_000):
+        raise CheckpointError(f"{where}: num_train_timesteps must be a whole number from 1 to 100000, not {steps!r}; "
+                              f"{advice}")
+    for key in ("beta_start", "beta_end"):
+        if key in config and not (_real(config[key]) and 0 < config[key] < 1):
+            raise CheckpointError(f"{where}: {key} must be a number between 0 and 1, not {config[key]!r}; {advice}")
+    if "snr_shift_scale" in config and not (_real(config["snr_shift_scale"]) and config["snr_shift_scale"] > 0):
+        raise CheckpointError(f"{where}: snr_shift_scale must be a positive number, not {config['snr_shift_scale']!r}; "
+                              f"{advice}")
+    if "steps_offset" in config and not (_whole(config["steps_offset"]) and 0 <= config["steps_offset"] < steps):
+        raise CheckpointError(f"{where}: steps_offset must be a whole number from 0 to num_train_timesteps - 1, "
+                              f"not {config['steps_offset']!r}; {advice}")
+    for key, choices in _SCHEDULER_CHOICES.items():
+        if key in config and config[key] not in choices:
+            raise CheckpointError(f"{where}: {key} must be one of {', '.join(choices)}, not {config[key]!r}; {advice}")
+
+
+def _weight_files(folder: Path) -> list[Path] | None:
+    """The safetensors files of a diffusers folder (sharded or not); None if it has none (diffusers then
+    reports the missing weights or reads ``.bin`` itself)."""
+    index = folder / WEIGHTS_INDEX
+    if index.is_file():
+        weight_map = read_json_object(index, CheckpointError, f"re-copy the {folder.name}/ folder").get("weight_map")
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise CheckpointError(f"{index} has no weight_map of tensor names to shard files; re-copy the "
+                                  f"{folder.name}/ folder")
+        shards = [folder / name for name in sorted(set(weight_map.values()))]
+        for shard in shards:
+            if not shard.is_file():
+                raise CheckpointError(f"{index} names the shard {shard.name}, which {folder} lacks; re-copy the "
+                                      f"{folder.name}/ folder")
+        return shards
+    return [folder / WEIGHTS_FILE] if (folder / WEIGHTS_FILE).is_file() else None
+
+
+def model_shapes(model_class: Any, config: dict[str, Any], where: str | Path, advice: str) -> dict[str, tuple[int, ...]]:
+    """The tensor names and shapes of ``model_class.from_config(config)``, built on the meta device (no memory;
+    the config's sizes must be bounded first, see :func:`check_sizes`)."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return {k: tuple(v.shape) for k, v in model_class.from_config(config).state_dict().items()}
+    except Exception as exc:  # diffusers raises TypeError, ValueError, ... on values it cannot build
+        raise CheckpointError(f"{where} does not describe a model diffusers can build "
+                              f"({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}); {advice}") from None
+
+
+def check_state(found: dict[str, tuple[tuple[int, ...], str]], expected: dict[str, tuple[int, ...]], where: str | Path,
+                advice: str) -> None:
+    """CheckpointError unless ``found`` (name -> shape, dtype name) holds exactly the ``expected`` names and shapes,
+    in floating point: integer weights would be cast to numbers silently, missing ones stay uninitialised and extra
+    ones (e.g. of layers a lowered num_layers dropped) would be ignored."""
+    missing, extra = sorted(expected.keys() - found.keys()), sorted(found.keys() - expected.keys())
+    if missing or extra:
+        words = [f"lacks {len(missing)} tensors the config needs (e.g. {missing[0]})" if missing else "",
+                 f"holds {len(extra)} tensors the config has no place for (e.g. {extra[0]})" if extra else ""]
+        raise CheckpointError(f"the weights in {where} {' and '.join(w for w in words if w)}; {advice}")
+    for key, shape in expected.items():
+        got, dtype = found[key]
+        if got != shape:
+            raise CheckpointError(f"{where}: tensor {key} has shape {got} but the config needs {shape}; {advice}")
+        if not dtype.upper().startswith(("F", "BF", "TORCH.FLOAT", "TORCH.BFLOAT")):
+            raise CheckpointError(f"{where}: tensor {key} holds {dtype} values, not floating point; {advice}")
+
+
+def check_weights(folder: Path, model_class: Any, config: dict[str, Any]) -> None:
+    """CheckpointError unless the safetensors weights in ``folder`` fit the model ``config`` describes
+    (:func:`check_state`), read from the files' headers only."""
+    from safetensors import safe_open
+
+    files = _weight_files(folder)
+    if files is None:
+        return
+    advice = f"re-copy or re-export the {folder.name}/ folder (its config.json and weights must match)"
+    expected = model_shapes(model_class, config, folder / "config.json", advice)
+    found: dict[str, tuple[tuple[int, ...], str]] = {}
+    for file in files:
+        try:
+            with safe_open(str(file), "pt") as tensors:
+                for key in tensors.keys():
+                    part = tensors.get_slice(key)
+                    found[key] = (tuple(part.get_shape()), part.get_dtype())
+        except Exception as exc:  # safetensors raises several types on damaged files
+            raise CheckpointError(f"{file} is not a readable safetensors file ({exc}); {advice}") from None
+    check_state(found, expected, folder, advice)
 
 
 class ModelFolder:
@@ -82,6 +215,8 @@ class ModelFolder:
         if self.reads_vae:
             self._require(VAE, "config.json",
                           f"copy CogVideoX-5b-I2V's vae/ there or set video_codec in {SETTINGS_FILE}")
+            self.vae_config()
+        self.transformer_config(), self.scheduler_config()  # their values are checked there
         if require_prompt_embeds:
             if not self.prompt_embeds_path.is_file():
                 raise CheckpointError(f"model folder {self.path} has no {PROMPT_EMBEDS_FILE}; run `aether model "
@@ -119,17 +254,39 @@ class ModelFolder:
     def prompt_embeds(self) -> torch.Tensor:
         """The empty-prompt embedding ``(1, L, text_embed_dim)``, as wide as the transformer expects."""
         embeds = load_prompt_embeds(self.prompt_embeds_path)
-        width = self.transformer_config().get("text_embed_dim")
+        config = self.transformer_config()
+        width, length = config.get("text_embed_dim"), config.get("max_text_seq_length")
         if width is not None and embeds.shape[2] != width:
             raise CheckpointError(f"{self.prompt_embeds_path} holds embeddings of width {embeds.shape[2]} but "
                                   f"the transformer's text_embed_dim is {width}; the file is from another model, "
                                   "recompute it with `aether model embed-prompt` or copy this model's")
+        if length is not None and embeds.shape[1] != length:
+            # the model was trained on exactly max_text_seq_length padded tokens (embed-prompt pads to it)
+            raise CheckpointError(f"{self.prompt_embeds_path} holds {embeds.shape[1]} tokens but the transformer's "
+                                  f"max_text_seq_length is {length}; the file is from another model, recompute it "
+                                  "with `aether model embed-prompt` or copy this model's")
         return embeds
 
     def transformer_config(self) -> dict[str, Any]:
-        """The transformer's diffusers ``config.json`` as a dict."""
-        return read_json_object(self.transformer_dir / "config.json", CheckpointError,
-                                "re-copy the transformer/ folder")
+        """The transformer's diffusers ``config.json`` as a dict, its sizes checked."""
+        advice = "re-copy the transformer/ folder"
+        config = read_json_object(self.transformer_dir / "config.json", CheckpointError, advice)
+        check_sizes(config, TRANSFORMER_SIZES, self.transformer_dir / "config.json", advice)
+        return config
+
+    def vae_config(self) -> dict[str, Any]:
+        """The VAE's diffusers ``config.json`` as a dict, its sizes checked."""
+        advice, where = "re-copy CogVideoX-5b-I2V's vae/ folder", self.vae_dir / "config.json"
+        config = read_json_object(where, CheckpointError, advice)
+        check_sizes(config, _VAE_SIZES, where, advice)
+        blocks = config.get("block_out_channels", [])
+        if not (isinstance(blocks, list) and len(blocks) <= 16 and all(_whole(b) and 1 <= b <= MAX_SIZE for b in blocks)):
+            raise CheckpointError(f"{where}: block_out_channels must be a list of whole numbers from 1 to {MAX_SIZE}, "
+                                  f"not {blocks!r}; {advice}")
+        for key in ("scaling_factor", "shift_factor"):
+            if config.get(key) is not None and not _real(config[key]):
+                raise CheckpointError(f"{where}: {key} must be a number, not {config[key]!r}; {advice}")
+        return config
 
     def sample_size(self) -> tuple[int, int]:
         """The transformer's ``(sample_height, sample_width)`` in latent cells, checked against its patch size."""
@@ -137,7 +294,7 @@ class ModelFolder:
         missing = [key for key in ("sample_height", "sample_width") if key not in config]
         if missing:
             raise CheckpointError(f"{where} lacks {', '.join(missing)}")
-        patch = config.get("patch_size", 2)
+        patch = config.get("patch_size") or 2
         if config["sample_height"] % patch or config["sample_width"] % patch:
             raise CheckpointError(f"{where}: sample size {config['sample_height']}x{config['sample_width']} "
                                   f"latents is not a multiple of the patch size {patch}")
@@ -145,24 +302,39 @@ class ModelFolder:
 
     def scheduler_config(self) -> dict[str, Any]:
         """The diffusers scheduler config (``scheduler/scheduler_config.json``) as a dict."""
-        return read_json_object(self.scheduler_dir / "scheduler_config.json", CheckpointError,
-                                "re-copy the scheduler/ folder")
+        where = self.scheduler_dir / "scheduler_config.json"
+        config = read_json_object(where, CheckpointError, "re-copy the scheduler/ folder")
+        check_scheduler_config(config, where)
+        return config
 
     def load_backbone(self, dtype: torch.dtype = torch.float32):
         """The :class:`aether.core.backbone.AetherBackbone` of this folder with its prompt embedding."""
         from aether.core.backbone import AetherBackbone
 
+        self.check_transformer_weights()
         return AetherBackbone.from_pretrained(self.transformer_dir, dtype, prompt_embeds=self.prompt_embeds())
+
+    def check_transformer_weights(self) -> None:
+        """CheckpointError unless ``transformer/``'s weights fit its config (see :func:`check_weights`)."""
+        from diffusers import CogVideoXTransformer3DModel
+
+        check_weights(self.transformer_dir, CogVideoXTransformer3DModel, self.transformer_config())
 
     def build_backbone(self, registry: Registry, dtype: torch.dtype) -> Any:
         """The backbone plugin ``aether.json`` names, built from ``transformer/`` in ``dtype`` (the
         prompt embedding is :meth:`prompt_embeds`'s to give)."""
+        if self.settings.backbone == "cogvideox":  # the plugin whose files are the CogVideoX transformer's
+            self.check_transformer_weights()
         return registry.build("backbone", self.settings.backbone, path=self.transformer_dir, dtype=dtype)
 
     def build_video_codec(self, registry: Registry, dtype: torch.dtype, device: torch.device) -> Any:
         """The video codec plugin ``aether.json`` names: ``cogvideox`` loads ``vae/`` in ``dtype`` onto
         ``device`` (a codec is no ``nn.Module`` a caller could move); others (e.g. ``pixel``) take no files."""
         options = {"vae_dir": self.vae_dir, "dtype": dtype, "device": device} if self.reads_vae else {}
+        if self.reads_vae:
+            from diffusers import AutoencoderKLCogVideoX
+
+            check_weights(self.vae_dir, AutoencoderKLCogVideoX, self.vae_config())
         return registry.build("modality", self.settings.video_codec, **options)
 
     def load_scheduler(self):
@@ -185,9 +357,14 @@ def load_prompt_embeds(path: str | os.PathLike) -> torch.Tensor:
     except Exception as exc:  # safetensors raises several types on damaged files
         raise CheckpointError(f"{path} is not a readable safetensors file ({exc}); recompute or re-copy it") from exc
     embeds = tensors.get(PROMPT_EMBEDS_KEY)
-    if embeds is None or embeds.ndim != 3 or embeds.shape[0] != 1:
+    if embeds is None or embeds.ndim != 3 or embeds.shape[0] != 1 or 0 in embeds.shape:
         raise CheckpointError(f"{path} must hold a tensor {PROMPT_EMBEDS_KEY!r} of shape (1, L, D); "
                               f"found {({k: tuple(v.shape) for k, v in tensors.items()})}")
+    # integers would be cast to embeddings silently, NaN would only show as NaN latents minutes later
+    if not embeds.is_floating_point() or not torch.isfinite(embeds).all():
+        raise CheckpointError(f"{path}: {PROMPT_EMBEDS_KEY!r} must hold finite floating-point values, found "
+                              f"{'non-finite values' if embeds.is_floating_point() else embeds.dtype}; "
+                              "recompute it with `aether model embed-prompt` or re-copy it")
     return embeds
 
 

@@ -39,6 +39,13 @@ def _p_max(args: argparse.Namespace) -> float | None:
     return scale_config(args).prior_p_max()
 
 
+def _fps(args: argparse.Namespace) -> float:
+    """``--fps``, checked: 0, negative or NaN would write NaN, infinite or decreasing TUM timestamps."""
+    from aether.core.media import check_fps
+
+    return check_fps(args.fps, "--fps")
+
+
 def _read(args: argparse.Namespace):
     from aether.tasks.camera_paths import read_camera_path
 
@@ -46,8 +53,10 @@ def _read(args: argparse.Namespace):
 
 
 def _intrinsics(args: argparse.Namespace, path):
-    from aether.tasks.camera_paths import model_intrinsics
+    from aether.tasks.camera_paths import CameraPathError, model_intrinsics
 
+    if min(args.size) <= 0:  # `show` has no raymap codec to refuse it
+        raise CameraPathError(f"--size needs a positive height and width, got {args.size[0]} {args.size[1]}")
     return model_intrinsics(path, *args.size, args.fov, args.K)
 
 
@@ -89,7 +98,7 @@ def _convert(parser: argparse.ArgumentParser):
         if args.to == "raymap":
             print(_write_raymap(args.out, args, path))
             return 0
-        timestamps = path.timestamps if path.timestamps is not None else np.arange(len(path.c2w)) / args.fps
+        timestamps = path.timestamps if path.timestamps is not None else np.arange(len(path.c2w)) / _fps(args)
         print(_write_poses(args.out, path.c2w, timestamps, args.to == "npy"))
         return 0
 
@@ -126,17 +135,40 @@ def _decode(parser: argparse.ArgumentParser):
         from aether.tasks.pipeline import TaskInputError
 
         rays = read_array(args.raymap)
-        if rays.ndim != 4 or rays.shape[1] != 6:
-            raise TaskInputError(f"{args.raymap}: a raymap has shape (F, 6, H/8, W/8), got {rays.shape}")
+        if rays.ndim != 4 or rays.shape[1] != 6 or not len(rays):
+            raise TaskInputError(f"{args.raymap}: a raymap has shape (F, 6, H/8, W/8) with F >= 1, got {rays.shape}")
+        if rays.dtype.kind != "f":  # integers or booleans are a truncated or mistaken file, not rays
+            raise TaskInputError(f"{args.raymap}: a raymap holds floating-point rays, got dtype {rays.dtype}")
+        fps = _fps(args)
         height, width = 8 * rays.shape[2], 8 * rays.shape[3]
         c2w, K = decode(torch.from_numpy(rays.astype(np.float64)), height, width, _p_max(args), args.method)
+        _check_decoded(args.raymap, c2w.numpy(), K.numpy())
         fx, fy, cx, cy = K[:, 0, 0].median(), K[:, 1, 1].median(), K[:, 0, 2].median(), K[:, 1, 2].median()
         print(f"{len(c2w)} cameras of a {height}x{width} image; median fx {fx:.2f} fy {fy:.2f} cx {cx:.2f} "
               f"cy {cy:.2f} px")
-        print(_write_poses(args.out, c2w.numpy(), np.arange(len(c2w)) / args.fps, args.out.suffix.lower() == ".npy"))
+        print(_write_poses(args.out, c2w.numpy(), np.arange(len(c2w)) / fps, args.out.suffix.lower() == ".npy"))
         return 0
 
     return run
+
+
+def _check_decoded(path: Path, c2w, K) -> None:
+    """A raymap whose directions do not span a camera (all zero, constant) decodes to singular or
+    non-finite "cameras": refuse it rather than write them."""
+    import numpy as np
+
+    from aether.core.clip import check_c2w
+    from aether.core.errors import AetherError
+    from aether.tasks.pipeline import TaskInputError
+
+    try:
+        check_c2w(c2w, str(path))
+        valid = bool(np.isfinite(K).all() and (K[:, 0, 0] > 0).all() and (K[:, 1, 1] > 0).all())
+    except AetherError:
+        valid = False
+    if not valid:
+        raise TaskInputError(f"{path}: its ray directions decode to no valid camera (not a rotation, or no positive "
+                             "focal length); pass a raymap written by `aether camera raymap` or the release")
 
 
 def _show(parser: argparse.ArgumentParser):

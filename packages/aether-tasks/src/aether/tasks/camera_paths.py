@@ -50,8 +50,10 @@ def detect_format(path: Path) -> str:
         return "nerf"
     if path.suffix.lower() == ".npy":
         return "npy"
-    first = next((line.split() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")),
-                 [])
+    from aether.codecs.cameras import read_text_file
+
+    text = read_text_file(path, "a TUM or KITTI text file, a .npy, a .json or a COLMAP folder")
+    first = next((line.split() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")), [])
     widths = {8: "tum", 12: "kitti"}
     if len(first) not in widths:
         raise CameraPathError(f"{path}: cannot tell its format ({len(first)} numbers on the first line); pass --from")
@@ -67,7 +69,12 @@ def _relative(c2w: np.ndarray, where: str) -> np.ndarray:
     if c2w.ndim != 3 or c2w.shape[1:] != (4, 4) or not len(c2w):
         raise CameraPathError(f"{where}: need camera poses (F, 4, 4), got {c2w.shape}")
     check_c2w(c2w, where)
-    return relative_to_first(c2w)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        relative = relative_to_first(c2w)
+    if not np.isfinite(relative).all():  # translations near 1e308 overflow when made relative
+        raise CameraPathError(f"{where}: camera positions too large (up to {np.abs(c2w[:, :3, 3]).max():.3g}) to "
+                              "make relative to the first; rescale the path")
+    return relative
 
 
 def read_camera_path(path: str | os.PathLike, fmt: str = "auto") -> CameraPath:
@@ -89,6 +96,13 @@ def read_camera_path(path: str | os.PathLike, fmt: str = "auto") -> CameraPath:
         from aether.codecs.cameras import read_tum
 
         timestamps, c2w = read_tum(path)
+        # frames are taken in file order: a timestamp that repeats or goes back is a damaged or shuffled file
+        back = np.flatnonzero(np.diff(timestamps) <= 0)
+        if len(back):
+            i = int(back[0])
+            raise CameraPathError(f"{path}: timestamps must increase, but pose {i + 2} ({timestamps[i + 1]:.9g} s) "
+                                  f"follows pose {i + 1} ({timestamps[i]:.9g} s); sort the lines by time and drop "
+                                  "repeated poses")
         return CameraPath(_relative(c2w, str(path)), timestamps=timestamps)
     from aether.tasks.evaluation.trajectory_files import read_trajectory  # KITTI and .npy readers
 

@@ -181,13 +181,15 @@ def _read_trajectory(args: argparse.Namespace):
         data = read_array(path)
         if data.ndim != 4 or data.shape[1] != 6:
             raise TaskInputError(f"{path}: a raymap has shape (F, 6, H/8, W/8), got {data.shape}")
+        if not np.issubdtype(data.dtype, np.floating):
+            raise TaskInputError(f"{path}: a raymap holds floats, got {data.dtype}; write it as float32")
         if not np.isfinite(data).all():
             raise TaskInputError(f"{path}: the raymap holds {int((~np.isfinite(data)).sum())} NaN or "
                                  "infinite values")
-    else:
-        from aether.codecs.cameras import read_tum
+    else:  # the camera tools' reader: its timestamps must increase, as the poses are taken in file order
+        from aether.tasks.camera_paths import read_camera_path
 
-        data = read_tum(path)[1]
+        data = read_camera_path(path, "tum").c2w
     if args.frames is not None and len(data) != args.frames:
         raise TaskInputError(f"{path} has {len(data)} frames but --frames is {args.frames}; "
                              "give one pose per generated frame")

@@ -21,11 +21,17 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aether.codecs.frames import fit_depth
 from aether.tasks.pipeline import TaskInputError
 from aether.tasks.result import TaskResult
+
+
+# a metric length or disparity: positive and finite (an infinite scene depth would scale everything to 0)
+Metric = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class ScaleConfig(BaseModel):
@@ -33,9 +39,9 @@ class ScaleConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    scene_depth: PositiveFloat | None = Field(None, description="nearest scene depth in metres (p_max = 1/D)")
-    p_max: PositiveFloat | None = Field(None, description="the clip's largest disparity, 1/metres")
-    baseline: tuple[int, int, PositiveFloat] | None = Field(
+    scene_depth: Metric | None = Field(None, description="nearest scene depth in metres (p_max = 1/D)")
+    p_max: Metric | None = Field(None, description="the clip's largest disparity, 1/metres")
+    baseline: tuple[int, int, Metric] | None = Field(
         None, description="frames i, j and the metric distance between their cameras")
     depth_file: Path | None = Field(None, description=".npy metric depth (H, W) of one frame, 0 = invalid")
     depth_frame: int = Field(0, ge=0, description="the frame depth_file shows")
@@ -45,6 +51,8 @@ class ScaleConfig(BaseModel):
         given = [name for name in ("scene_depth", "p_max", "baseline", "depth_file") if getattr(self, name) is not None]
         if len(given) > 1:
             raise ValueError(f"give one metric scale source, not {' and '.join(given)}")
+        if self.scene_depth is not None and self.scene_depth < 1e-300:  # 1 / D would overflow to inf
+            raise ValueError(f"scene_depth {self.scene_depth:g} m is too small to invert; give metres")
         return self
 
     @property

@@ -28,7 +28,16 @@ from typing import Any, Callable
 import torch
 from aether.core.atomic import atomic_dir, write_json
 from aether.core.errors import CheckpointError
-from aether.core.model_folder import PROMPT_EMBEDS_FILE, load_prompt_embeds, write_prompt_embeds
+from aether.core.model_folder import (
+    PROMPT_EMBEDS_FILE,
+    TRANSFORMER_SIZES,
+    check_scheduler_config,
+    check_sizes,
+    check_state,
+    load_prompt_embeds,
+    model_shapes,
+    write_prompt_embeds,
+)
 from aether.train.distributed import Dist, barrier
 from aether.train.ema import EMA
 from safetensors import SafetensorError
@@ -48,6 +57,10 @@ _NAME = re.compile(r"^step_(\d{8})$")
 # what reading a truncated, emptied or overwritten file raises (torch.load: RuntimeError for a broken archive)
 # what reading a damaged file raises; the weights-only unpickler, on garbage, also LookupError and struct.error
 _UNREADABLE = (OSError, ValueError, RuntimeError, EOFError, LookupError, struct.error, SafetensorError)
+# what meta.json must hold, and of which type (export and resume read each without further checks)
+_META_FIELDS: dict[str, type | tuple[type, ...]] = {"step": int, "transformer_config": dict, "scheduler_config": dict,
+                                                   "video_codec": str, "action_encoder": str, "config": dict,
+                                                   "vae_dir": (str, type(None))}
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:
@@ -102,7 +115,24 @@ def read_meta(checkpoint: str | os.PathLike) -> dict[str, Any]:
     meta = _read(path, lambda: json.loads(path.read_text()))
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path} cannot be read (a JSON {type(meta).__name__}, not an object)")
+    for key, kind in _META_FIELDS.items():
+        if key not in meta or not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+            found = "no value" if key not in meta else f"a JSON {type(meta[key]).__name__}"
+            raise CheckpointError(f"{path} cannot be read ({key}: {found}, not the {_kind_name(kind)} a checkpoint "
+                                  "writes); it is damaged or from another program")
+    named = _NAME.match(Path(checkpoint).name)
+    if meta["step"] < 0 or (named and meta["step"] != int(named.group(1))):
+        raise CheckpointError(f"{path} cannot be read (step {meta['step']} in the folder of step "
+                              f"{named.group(1) if named else '?'}); it is damaged")
+    advice = "it is damaged or from another program"
+    check_sizes(meta["transformer_config"], TRANSFORMER_SIZES, f"{path} transformer_config", advice)
+    check_scheduler_config(meta["scheduler_config"], f"{path} scheduler_config", advice)
     return meta
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {int: "whole number", dict: "object", str: "string", type(None): "null"}
+    return " or ".join(names[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
 
 
 def _read(path: Path, read: Callable[[], Any]) -> Any:
@@ -122,7 +152,21 @@ def load_weights(checkpoint: str | os.PathLike, ema: bool = False) -> dict[str, 
     path = Path(checkpoint) / (EMA_FILE if ema else MODEL)
     if not path.is_file():
         raise CheckpointError(f"{checkpoint} has no {path.name}" + ("; the run had no EMA (ema_decay)" if ema else ""))
-    return _read(path, lambda: load_file(str(path)))
+    weights = _read(path, lambda: load_file(str(path)))
+    _check_weights(path, weights, read_meta(checkpoint))
+    return weights
+
+
+def _check_weights(path: Path, weights: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """CheckpointError unless ``weights`` fit the checkpoint's transformer config: loading them would fail
+    halfway (a traceback), or for a missing or integer tensor go on silently with wrong weights."""
+    from diffusers import CogVideoXTransformer3DModel
+
+    advice = "it is damaged or from another run"
+    expected = {f"transformer.{k}": v for k, v in model_shapes(
+        CogVideoXTransformer3DModel, meta["transformer_config"], f"{path.parent / META} transformer_config",
+        advice).items()}
+    check_state({k: (tuple(v.shape), str(v.dtype)) for k, v in weights.items()}, expected, path, advice)
 
 
 def load_prompt(checkpoint: str | os.PathLike) -> torch.Tensor:
@@ -177,16 +221,49 @@ def read_checkpoint(checkpoint: str | os.PathLike) -> Checkpoint:
     state = _read(state_path, lambda: torch.load(state_path, map_location="cpu", weights_only=True))
     if not _complete(state):
         raise CheckpointError(f"{state_path} lacks the optimizer, schedule, sampler or RNG state a resume needs")
+    _check_fit(path, meta, weights, ema_weights, state)
+    load_prompt(path)  # a checkpoint reads whole or not at all: the next export needs it
     return Checkpoint(path, meta, weights, ema_weights, state)
 
 
 def _complete(state: Any) -> bool:
     """Whether ``state`` has the shape :func:`save_checkpoint` gives it."""
     try:
-        return ("optimizer" in state and "lr_schedule" in state and isinstance(state["sampler"]["next_step"], int)
-                and isinstance(state["rng"]["torch"], torch.Tensor))
+        optimizer, rng, step = state["optimizer"], state["rng"]["torch"], state["sampler"]["next_step"]
+        return (isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict)
+                and isinstance(optimizer.get("param_groups"), list)
+                and all(isinstance(g, dict) and isinstance(g.get("params"), list) for g in optimizer["param_groups"])
+                and isinstance(state["lr_schedule"], dict) and isinstance(step, int) and not isinstance(step, bool)
+                and isinstance(rng, torch.Tensor))
     except (KeyError, TypeError):
         return False
+
+
+def _check_fit(path: Path, meta: dict[str, Any], weights: dict[str, torch.Tensor],
+               ema_weights: dict[str, torch.Tensor] | None, state: dict[str, Any]) -> None:
+    """CheckpointError unless the checkpoint's parts agree: optimizer state for exactly its weights (which
+    :func:`load_weights` checked against the transformer config) and one step throughout. Loading would
+    otherwise fail halfway (a traceback), or go on from the wrong step or schedule."""
+    advice = "it is damaged or from another run"
+    step, schedule = state["sampler"]["next_step"], state["lr_schedule"]
+    if step != meta["step"] or schedule.get("last_epoch") != step:
+        raise CheckpointError(f"{path / STATE} cannot be read (its step {step} and schedule step "
+                              f"{schedule.get('last_epoch')!r} are not meta.json's {meta['step']}); {advice}")
+    optimizer = state["optimizer"]
+    params = [name for group in optimizer["param_groups"] for name in group["params"]]
+    if sorted(params) != sorted(optimizer["state"]) or not set(params) <= weights.keys():
+        raise CheckpointError(f"{path / STATE} cannot be read (its optimizer state is not for {MODEL}'s tensors); "
+                              f"{advice}")
+    for name, moments in optimizer["state"].items():
+        if not isinstance(moments, dict) or any(
+                not isinstance(moments.get(k), torch.Tensor) or moments[k].shape != weights[name].shape
+                for k in ("exp_avg", "exp_avg_sq")):
+            raise CheckpointError(f"{path / STATE} cannot be read (its optimizer state of {name} does not fit the "
+                                  f"weights); {advice}")
+    rng = state["rng"]["torch"]
+    if rng.dtype != torch.uint8 or rng.shape != torch.get_rng_state().shape:
+        raise CheckpointError(f"{path / STATE} cannot be read (its RNG state is a {rng.dtype} tensor of shape "
+                              f"{tuple(rng.shape)}, not torch's); {advice}")
 
 
 def newest_readable(run_dir: str | os.PathLike) -> Checkpoint | None:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import yaml
 from aether.core.errors import AetherError, describe_validation
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 TRAIN_FRAMES = (17, 25, 33, 41)        # docs/FORMATS.md#tasks: frame counts of one training clip
 TRAIN_FPS = (8.0, 10.0, 12.0, 15.0, 24.0)
@@ -26,7 +26,30 @@ class ConfigError(AetherError, ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # inf / nan (YAML .inf, 1e999) would pass every bound check of a float field
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads true as 1 for a number field (steps: true would train one step)
+        if isinstance(value, bool) and cls.model_fields[info.field_name].annotation is not bool:
+            raise ValueError(f"expected a value of another type, got {str(value).lower()}")
+        return value
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float)):  # unhashable keys are the config check's to refuse
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 class DataConfig(_Section):
@@ -35,8 +58,8 @@ class DataConfig(_Section):
     clips: list[Path] = Field(min_length=1, description="clip files or folders of *.safetensors clips")
     frames: list[int] = Field(list(TRAIN_FRAMES), min_length=1, description="frame counts T, each 8m + 1")
     fps: list[float] = Field(list(TRAIN_FPS), min_length=1, description="frame rates to resample clips to")
-    height: int = Field(480, ge=16, description="model frame height in pixels (multiple of 16)")
-    width: int = Field(720, ge=16, description="model frame width in pixels (multiple of 16)")
+    height: int = Field(480, ge=16, le=8192, description="model frame height in pixels (multiple of 16)")
+    width: int = Field(720, ge=16, le=8192, description="model frame width in pixels (multiple of 16)")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0 = in the main process)")
     cache: Path | None = Field(None, description="pre-encoded latents from `aether train cache` (else online)")
     cache_windows: int = Field(4, ge=1, description="windows per clip and frame count `aether train cache` stores")
@@ -82,6 +105,26 @@ class ModelConfig(_Section):
     action_encoder: str = Field("raymap", description="action encoder plugin")
     attention: str = Field("sdpa", description="attention backend plugin")
     activation_checkpointing: bool = False
+
+    @field_validator("tiny")
+    @classmethod
+    def _tiny(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            return value
+        import inspect
+
+        from aether.core.model_folder import TRANSFORMER_SIZES
+        from diffusers import CogVideoXTransformer3DModel
+
+        known = set(inspect.signature(CogVideoXTransformer3DModel.__init__).parameters) - {"self"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown CogVideoXTransformer3DModel options {unknown}; valid ones: {sorted(known)}")
+        for key, bound in TRANSFORMER_SIZES.items():
+            size = value.get(key, 1)
+            if not (isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= bound):
+                raise ValueError(f"{key} must be a whole number from 1 to {bound}, got {size!r}")
+        return value
 
 
 class TasksConfig(_Section):
@@ -137,7 +180,7 @@ class TrainConfig(_Section):
     """One training run; ``out`` holds the log, checkpoints and the exported model folder."""
 
     out: Path
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of every random draw (numpy's and torch's range)")
     steps: int = Field(ge=1, description="optimizer steps")
     micro_batch: int = Field(1, ge=1, description="examples per process per forward pass")
     grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
@@ -156,6 +199,13 @@ class TrainConfig(_Section):
     loss: LossConfig = LossConfig()
     optim: OptimConfig = OptimConfig()
     distributed: DistributedConfig = DistributedConfig()
+
+    @field_validator("out", mode="before")
+    @classmethod
+    def _out(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must name a folder, got an empty path (it would mean the current folder)")
+        return value
 
     @model_validator(mode="after")
     def _plugins(self) -> TrainConfig:
@@ -196,16 +246,20 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
-    text = path.read_text()
     try:
+        text = path.read_text()
         if path.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text) or {}
+            data = yaml.load(text, _UniqueKeyLoader) or {}
         elif path.suffix == ".toml":
             data = tomllib.loads(text)
         else:
             raise ConfigError(f"{path}: unknown config type {path.suffix!r}; use .yaml, .yml or .toml")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc}); save the config as UTF-8") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read; a config is a few levels of fields") from None
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()} ({exc})") from None
+        raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()} ({' '.join(str(exc).split())})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the config must be a mapping of fields, got {type(data).__name__}")
     return parse_config(data, str(path))

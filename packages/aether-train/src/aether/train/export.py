@@ -30,6 +30,7 @@ def readable_weights(run_dir_or_checkpoint: str | os.PathLike,
         try:
             meta = read_meta(checkpoint)
             weights = load_weights(checkpoint, ema=(checkpoint / EMA_FILE).is_file() if ema is None else ema)
+            load_prompt(checkpoint)  # read again by the export: a damaged one passes over this checkpoint too
         except CheckpointError as exc:
             damaged.append(exc)
             continue

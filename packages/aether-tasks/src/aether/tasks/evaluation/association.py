@@ -57,6 +57,16 @@ def associate(stamps_est: np.ndarray, stamps_gt: np.ndarray, max_diff: float = 0
     return (i_long, i_short) if est_longer else (i_short, i_long)
 
 
+def _check_unique(stamps: np.ndarray, label: str) -> None:
+    """Two poses at one time make the nearest-time pairing pick one of them arbitrarily (and a frame whose
+    stamp was overwritten goes unpaired): refuse them rather than score the wrong pairs."""
+    values, counts = np.unique(stamps, return_counts=True)
+    if (counts > 1).any():
+        raise MetricInputError(f"the {label} trajectory holds {int((counts > 1).sum())} timestamp(s) with more than "
+                               f"one pose (first {values[counts > 1][0]:.6f} s); keep one pose per timestamp, or "
+                               "pass --match index")
+
+
 def pair_poses(est: Trajectory, gt: Trajectory, match: Match = "auto", max_diff: float = 0.01,
                offset: float = 0.0) -> tuple[str, np.ndarray, np.ndarray]:
     """How the poses were paired (``"time"`` or ``"index"``) and the pairs ``(i_est (M,), i_gt (M,))``.
@@ -71,6 +81,8 @@ def pair_poses(est: Trajectory, gt: Trajectory, match: Match = "auto", max_diff:
         if not timed:
             raise MetricInputError("--match time needs timestamps in both trajectories (TUM files); "
                                    "KITTI, ScanNet and .npy poses are paired by index")
+        for label, stamps in (("estimated", est.timestamps), ("ground-truth", gt.timestamps)):
+            _check_unique(stamps, label)
         return match, *associate(est.timestamps, gt.timestamps, max_diff, offset)
     if len(est.c2w) != len(gt.c2w):
         raise MetricInputError(f"{len(est.c2w)} estimated poses but {len(gt.c2w)} ground-truth poses to pair by "

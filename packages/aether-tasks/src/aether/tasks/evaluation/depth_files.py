@@ -29,11 +29,13 @@ def read_dpt(path: Path) -> np.ndarray:
     raw = path.read_bytes()
     if len(raw) < 12 or np.frombuffer(raw, "<f4", 1)[0] != SINTEL_TAG:
         raise MetricInputError(f"{path}: not a Sintel .dpt file (no 'PIEH' tag)")
-    width, height = np.frombuffer(raw, "<i4", 2, offset=4)
-    if width <= 0 or height <= 0 or len(raw) != 12 + 4 * int(width) * int(height):
+    width, height = (int(n) for n in np.frombuffer(raw, "<i4", 2, offset=4))  # Python ints: no int32 overflow
+    if width <= 0 or height <= 0:
+        raise MetricInputError(f"{path}: the .dpt header gives a {width}x{height} map; the file is damaged")
+    if len(raw) != 12 + 4 * width * height:
         raise MetricInputError(f"{path}: a {width}x{height} .dpt needs {12 + 4 * width * height} bytes; "
-                               f"the file has {len(raw)}")
-    return np.frombuffer(raw, "<f4", offset=12).reshape(int(height), int(width))
+                               f"the file has {len(raw)} (damaged or truncated)")
+    return np.frombuffer(raw, "<f4", offset=12).reshape(height, width)
 
 
 def read_png_depth(path: Path, png_scale: float | None) -> np.ndarray:
@@ -52,7 +54,7 @@ def read_png_depth(path: Path, png_scale: float | None) -> np.ndarray:
 
 def _read_array(path: Path) -> np.ndarray:
     """A depth array from ``.npy`` or ``.npz``; pickled data is refused, never loaded (loading runs its code)."""
-    if path.suffix == ".npy":
+    if path.suffix.lower() == ".npy":
         return read_array(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -60,10 +62,15 @@ def _read_array(path: Path) -> np.ndarray:
             name = "depth" if "depth" in names else names[0] if len(names) == 1 else None
             if name is None:
                 raise MetricInputError(f"{path}: holds arrays {names}; name the depth one 'depth'")
-            return archive[name]
+            depth = archive[name]
+    except MetricInputError:
+        raise
     except (ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:  # pickles, truncated and foreign files
         raise MetricInputError(f"{path}: not a readable .npz of numeric arrays ({exc}); pickled data is never "
                                "loaded, save numeric arrays with np.savez") from None
+    if depth.dtype.kind not in "biuf":  # strings would fail in NumPy, complex lose their imaginary part
+        raise MetricInputError(f"{path}: array {name!r} is {depth.dtype}; depth must be a real numeric array")
+    return depth
 
 
 def _read_file(path: Path, png_scale: float | None) -> np.ndarray:

@@ -31,8 +31,8 @@ def _as_frames(depth: np.ndarray, label: str) -> np.ndarray:
     depth = np.asarray(depth, dtype=np.float64)
     if depth.ndim == 2:
         depth = depth[None]
-    if depth.ndim != 3:
-        raise MetricInputError(f"{label} depth must be (F, H, W) or (H, W); got shape {depth.shape}")
+    if depth.ndim != 3 or 0 in depth.shape[1:]:  # an empty map would reach cv2.resize, which fails
+        raise MetricInputError(f"{label} depth must be (F, H, W) or (H, W) with H, W >= 1; got shape {depth.shape}")
     return depth
 
 
@@ -128,6 +128,11 @@ def pose_metrics(c2w_est: np.ndarray, c2w_gt: np.ndarray, align: PoseAlignment =
                                "trajectories must have one pose per frame each")
     if len(est) < 3:
         raise MetricInputError(f"pose metrics need at least 3 poses for a Sim(3) alignment; got {len(est)}")
+    positions = gt[:, :3, 3]
+    if align in ("sim3", "scale") and ((positions - positions.mean(0)) ** 2).sum(1).mean() < 1e-12:
+        # the fitted scale would be 0, shrinking any estimate onto the still camera: ATE 0 for anything
+        raise MetricInputError(f"the ground-truth camera does not move over the {len(gt)} paired poses, so a "
+                               f"{align} alignment would shrink the estimate to a point; use --align se3 or none")
     if int(delta) != delta or not 1 <= delta < len(est):
         raise MetricInputError(f"--delta must be a whole number of frames from 1 to {len(est) - 1}; got {delta}")
     return trajectory_metrics(est, gt, align, int(delta))

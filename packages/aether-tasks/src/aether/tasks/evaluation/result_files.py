@@ -14,7 +14,12 @@ def _listed(manifest: Path, key: str) -> Path | None:
         files = json.loads(manifest.read_text()).get("files")
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
         return None
-    return manifest.parent / files[key] if isinstance(files, dict) and key in files else None
+    if not isinstance(files, dict) or key not in files:
+        return None
+    if not isinstance(files[key], str) or not files[key]:
+        raise MetricInputError(f"{manifest}: 'files' lists {key!r} as {files[key]!r}, not a file name; the manifest "
+                               "is damaged, write the outputs again with aether reconstruct")
+    return manifest.parent / files[key]
 
 
 def result_file(path: Path, key: str) -> Path | None:

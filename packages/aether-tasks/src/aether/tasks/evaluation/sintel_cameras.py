@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aether.core.clip import ROTATION_TOLERANCE
 from aether.tasks.evaluation.depth_files import SINTEL_TAG
 from aether.tasks.evaluation.errors import MetricInputError
 from aether.core.frame_folders import frame_files
@@ -22,7 +23,14 @@ def read_cam(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise MetricInputError(f"{path}: not a Sintel .cam file (the 'PIEH' tag and {CAM_BYTES} bytes: "
                                f"a 3x3 K and a 3x4 world-to-camera matrix as float64); it has {len(raw)} bytes")
     numbers = np.frombuffer(raw, "<f8", offset=4)
-    return numbers[:9].reshape(3, 3).copy(), numbers[9:].reshape(3, 4).copy()
+    K, w2c = numbers[:9].reshape(3, 3).copy(), numbers[9:].reshape(3, 4).copy()
+    rot = w2c[:, :3]
+    # a damaged pose (NaN, zeros) would make the inversion to c2w fail or yield nonsense
+    if not np.isfinite(w2c).all() or np.abs(rot @ rot.T - np.eye(3)).max() > ROTATION_TOLERANCE \
+            or np.linalg.det(rot) < 0:
+        raise MetricInputError(f"{path}: the world-to-camera matrix is not a finite rotation and translation; "
+                               "the file is damaged, extract Sintel's camdata_left again")
+    return K, w2c
 
 
 def read_cam_folder(folder: Path) -> Trajectory:
