@@ -199,9 +199,40 @@ def test_clip_length_does_not_trust_a_header_that_loading_refuses(tmp_path):
     # clip_length returned (3, nan), (3, -5.0) and (0, 10.0) for clips that load_clip refuses
     rgb = np.zeros((3, H, W, 3), np.uint8)
     save_file({"rgb": rgb}, str(tmp_path / "nan.safetensors"), metadata={"fps": "nan"})
-    refused(tmp_path / "nan.safetensors", "field 'fps': must be a positive number, got nan", clip_length)
+    refused(tmp_path / "nan.safetensors", "field 'fps': must be a positive number of at most 960 frames per second, got nan", clip_length)
     save_file({"rgb": rgb[:0]}, str(tmp_path / "empty.safetensors"), metadata={"fps": "10"})
     refused(tmp_path / "empty.safetensors", "field 'rgb': the clip has no frames", clip_length)
     root = clip_folder(tmp_path / "clip")
     (root / "meta.json").write_text('{"fps": -5}')
-    refused(root, "field 'fps': must be a positive number, got -5.0", clip_length)
+    refused(root, "field 'fps': must be a positive number of at most 960 frames per second, got -5.0", clip_length)
+
+
+# --------------------------------------------------------------------------------- photos and clip fields
+def test_a_photo_is_read_upright_as_its_exif_orientation_says(tmp_path):
+    # orientation 6: the stored picture is shown turned 90 degrees clockwise; it used to be read as stored
+    stored = np.zeros((40, 64, 3), np.uint8)
+    stored[:20, :32], stored[20:, 32:] = (255, 0, 0), (0, 0, 255)
+    photo = Image.fromarray(stored)
+    exif = photo.getexif()
+    exif[0x0112] = 6
+    photo.save(tmp_path / "photo.jpg", exif=exif, quality=100)
+    image = read_rgb(tmp_path / "photo.jpg")
+    assert image.shape == (64, 40, 3)
+    np.testing.assert_allclose(image[2, -3], (255, 0, 0), atol=3)   # top left went to the top right
+    np.testing.assert_allclose(image[-3, 2], (0, 0, 255), atol=3)   # bottom right to the bottom left
+
+
+def test_depth_of_both_kinds_is_refused_not_guessed(tmp_path):
+    root = _png_depth(clip_folder(tmp_path / "clip"), np.full((H, W), 1000, np.uint16))
+    np.save(root / "depth" / "000.npy", np.ones((H, W), np.float32))
+    refused(root, "holds both .npy (1) and .png (3) depth maps; keep one kind")
+
+
+def test_an_implausible_frame_rate_and_a_mask_of_labels_are_refused(tmp_path):
+    root = clip_folder(tmp_path / "clip")
+    (root / "meta.json").write_text('{"fps": 1000000}')
+    refused(root, "field 'fps': must be a positive number of at most 960 frames per second, got 1000000.0")
+    clip = load_clip(clip_folder(tmp_path / "masked"))
+    clip.dynamic_mask = np.full((3, H, W), 7, np.uint8)
+    with pytest.raises(ClipError, match="field 'dynamic_mask': must hold 0 .static. and 1 .dynamic., found 7"):
+        clip.validate()

@@ -277,6 +277,10 @@ def test_show_refuses_an_empty_size_and_an_infinite_scale(tmp_path, capsys):
     path = tmp_path / "path.txt"
     path.write_text(GOOD_TUM)
     one_line_error(capsys, ["camera", "show", path, "--size", "0", "0"], "--size needs a positive")  # LinAlgError
+    # wrote a 7.5 GB raymap
+    one_line_error(capsys, ["camera", "raymap", path, "--size", "100000", "100000", "--out", tmp_path / "r.npy"],
+                   "is larger than any model's image (at most 8192 a side)")
+    assert not (tmp_path / "r.npy").exists()
     one_line_error(capsys, ["camera", "show", path, "--p-max", "inf"], "p_max: Input should be a finite number")
     one_line_error(capsys, ["camera", "show", path, "--scene-depth", "1e-320"], "too small to invert")
 
@@ -287,3 +291,15 @@ def test_indented_comments_are_comments_for_every_trajectory_reader(tmp_path, ca
     np.testing.assert_allclose(convert(capsys, path, tmp_path / "c.npy"), translations_x(0, 0.5, 1.0))
     assert main(["eval", "pose", str(path), str(path), "--out", str(tmp_path / "m.json")]) == 0
     assert json.loads((tmp_path / "m.json").read_text())["pairs"] == 3
+
+
+def test_a_format_given_with_from_is_the_format_read(tmp_path, capsys):
+    # --from kitti read an 8-number TUM file as TUM, --from npy read a text file: the option was ignored
+    (tmp_path / "t.txt").write_text(GOOD_TUM)
+    one_line_error(capsys, ["camera", "convert", tmp_path / "t.txt", tmp_path / "c.npy", "--to", "npy", "--from",
+                            "kitti"], "--from kitti, but the file reads as tum (12 numbers a line expected)")
+    one_line_error(capsys, ["camera", "convert", tmp_path / "t.txt", tmp_path / "c.npy", "--to", "npy", "--from",
+                            "npy"], "--from npy, but the file reads as tum (a .npy array expected)")
+    kitti = tmp_path / "k.txt"
+    kitti.write_text("1 0 0 0 0 1 0 0 0 0 1 0\n1 0 0 0.5 0 1 0 0 0 0 1 0\n")
+    np.testing.assert_allclose(convert(capsys, kitti, tmp_path / "k.npy", "--from", "kitti"), translations_x(0, 0.5))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -154,8 +155,12 @@ class CogVideoXCodec(VideoCodec):
         if not os.path.isfile(os.path.join(vae_dir, "config.json")):
             raise CheckpointError(f"{vae_dir} is not a diffusers VAE folder (no config.json); pass the 'vae/' "
                                   "folder of a CogVideoX or AETHER model")
-        vae = AutoencoderKLCogVideoX.from_pretrained(vae_dir, torch_dtype=dtype).to(device)
-        return cls(vae)
+        # safetensors only: diffusers would otherwise unpickle a .bin, which can run code
+        if not any(Path(vae_dir).glob("*.safetensors")):  # asked first: diffusers logs its own lines on the way
+            raise CheckpointError(f"{vae_dir} holds no .safetensors weights; copy CogVideoX-5b-I2V's vae/ folder "
+                                  "with them (pickled .bin weights are never loaded)")
+        vae = AutoencoderKLCogVideoX.from_pretrained(vae_dir, torch_dtype=dtype, use_safetensors=True)
+        return cls(vae.to(device))
 
     def _param(self) -> torch.Tensor:
         return next(self.vae.parameters())

@@ -74,12 +74,18 @@ class AetherBackbone(nn.Module):
         if not (transformer_dir / "config.json").is_file():
             raise CheckpointError(f"{transformer_dir} has no config.json; point to a diffusers transformer/ folder "
                                   "(e.g. AetherV1's transformer/)")
+        if not any(transformer_dir.glob("*.safetensors")):  # asked first: diffusers logs its own lines on the way
+            raise CheckpointError(f"{transformer_dir} holds no .safetensors weights; copy or re-export the "
+                                  "transformer/ folder with them (pickled .bin weights are never loaded)")
         try:
-            transformer = CogVideoXTransformer3DModel.from_pretrained(transformer_dir, torch_dtype=dtype)
+            # safetensors only: diffusers would otherwise unpickle a .bin, which can run code
+            transformer = CogVideoXTransformer3DModel.from_pretrained(transformer_dir, torch_dtype=dtype,
+                                                                      use_safetensors=True)
         except Exception as exc:  # diffusers/safetensors raise OSError, ValueError, SafetensorError, ...
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"cannot load the transformer weights in {transformer_dir} ({reason}); "
-                                  "the files are missing, truncated or corrupt: re-download or re-export them") from exc
+                                  "the .safetensors files are missing, truncated or corrupt (pickled .bin weights are "
+                                  "never loaded): re-download or re-export them") from exc
         _check_channels(transformer, str(transformer_dir))
         return cls(transformer, prompt_embeds).to(dtype)
 

@@ -32,7 +32,7 @@ from aether.core.atomic import atomic_path
 from aether.core.errors import ClipError
 from aether.core.frame_folders import frame_files, image_frames, read_frame_folder, stack_frames
 from aether.core.json_files import read_json_object
-from aether.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_array, read_image, read_rgb, read_video
+from aether.core.media import IMAGE_SUFFIXES, MAX_FPS, VIDEO_SUFFIXES, read_array, read_image, read_rgb, read_video
 
 ROTATION_TOLERANCE = 1e-3
 DEFAULT_FPS = 12.0  # the frame rate of a clip that does not say its own (a frame folder without meta.json fps)
@@ -100,8 +100,10 @@ class Clip:
             if value is not None and tuple(value.shape) != shape:
                 fail(name, f"expected shape {shape} to match rgb's {n} frames of {h}x{w}, "
                            f"got {tuple(value.shape)}")
-        if not (np.isfinite(self.fps) and self.fps > 0):
-            fail("fps", f"must be a positive number, got {self.fps}")
+        if not (np.isfinite(self.fps) and 0 < self.fps <= MAX_FPS):
+            fail("fps", f"must be a positive number of at most {MAX_FPS:g} frames per second, got {self.fps}")
+        if self.dynamic_mask is not None and self.dynamic_mask.max(initial=0) > 1:
+            fail("dynamic_mask", f"must hold 0 (static) and 1 (dynamic), found {int(self.dynamic_mask.max())}")
         if self.depth is not None:
             bad = ~np.isfinite(self.depth)
             if bad.any():
@@ -249,6 +251,9 @@ def _load_folder(path: Path) -> tuple[Clip, bool]:
     rgb = stack_frames(rgb_files, read_rgb)
     depth = None
     npy, png = _depth_files(path, ".npy"), _depth_files(path, ".png")
+    if npy and png:  # which would be the depth is a guess: the frame counts would not say what went wrong
+        raise ClipError(f"{path / 'depth'}: holds both .npy ({len(npy)}) and .png ({len(png)}) depth maps; keep one "
+                        "kind (float .npy in metres or 16-bit .png)")
     if npy:
         depth = stack_frames(npy, read_array).astype(np.float32)
     elif png:
@@ -312,7 +317,7 @@ def iter_clip_paths(path: str | os.PathLike) -> list[Path]:
 
 def _good_fps(fps: float) -> bool:
     """What :meth:`Clip.validate` accepts: a header stating another rate must not be taken on trust."""
-    return bool(np.isfinite(fps) and fps > 0)
+    return bool(np.isfinite(fps) and 0 < fps <= MAX_FPS)
 
 
 def clip_length(path: str | os.PathLike) -> tuple[int, float]:

@@ -22,6 +22,7 @@ MAX_FPS = 960.0
 MAX_IMAGE_PIXELS = 89_478_485
 # Pillow modes imageio hands over as raw channels (CMYK's fourth would be dropped as if it were alpha)
 _CONVERTED_MODES = ("CMYK", "LAB", "HSV", "YCbCr")
+_EXIF_ORIENTATION = 0x0112  # the EXIF tag of how the stored picture is turned (1: upright)
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -115,8 +116,10 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
 def _pillow_image(path: Path) -> np.ndarray | None:
     """Check the size a header claims before anything decodes it (a tiny TIFF can claim 60000 x 60000 and
     imageio's TIFF reader allocates it); decode colour models imageio would hand over raw (CMYK, Lab) to
-    RGB. None: decode with imageio (including files Pillow cannot open, for imageio's own message)."""
-    from PIL import Image
+    RGB, and turn a photo upright as its EXIF orientation says (as a video is by its rotation flag; every
+    viewer shows it so). None: decode with imageio (including files Pillow cannot open, for imageio's own
+    message)."""
+    from PIL import Image, ImageOps
 
     try:
         with warnings.catch_warnings():  # the size is checked below, whatever the warning filters say
@@ -125,7 +128,11 @@ def _pillow_image(path: Path) -> np.ndarray | None:
         with im:
             (width, height), mode = im.size, im.mode
             if width * height <= MAX_IMAGE_PIXELS:
-                return np.asarray(im.convert("RGB")) if mode in _CONVERTED_MODES else None
+                turned = im.getexif().get(_EXIF_ORIENTATION, 1) not in (0, 1)
+                if mode not in _CONVERTED_MODES and not turned:
+                    return None
+                upright = ImageOps.exif_transpose(im)
+                return np.asarray(upright if upright.mode in ("L", "RGB", "I;16") else upright.convert("RGB"))
             size = f"{width} x {height}"
     except Image.DecompressionBombError as exc:  # Pillow refuses twice its limit on opening
         size = next(iter(re.findall(r"\((\d+) pixels\)", str(exc))), "too many")
@@ -136,7 +143,7 @@ def _pillow_image(path: Path) -> np.ndarray | None:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as stored (uint8 RGB drops alpha; 16-bit PNG stays uint16)."""
+    """Read an image file as stored, upright (uint8 RGB drops alpha; 16-bit PNG stays uint16)."""
     import imageio.v2 as imageio
 
     image = _pillow_image(Path(path))

@@ -35,6 +35,9 @@ def _add_camera(parser: argparse.ArgumentParser) -> None:
                         help="image size the raymap describes (default: the release's 480 720)")
 
 
+MAX_IMAGE_SIDE = 8192  # pixels: far above any model size (the release's is 480 x 720)
+
+
 def _p_max(args: argparse.Namespace) -> float | None:
     return scale_config(args).prior_p_max()
 
@@ -57,6 +60,9 @@ def _intrinsics(args: argparse.Namespace, path):
 
     if min(args.size) <= 0:  # `show` has no raymap codec to refuse it
         raise CameraPathError(f"--size needs a positive height and width, got {args.size[0]} {args.size[1]}")
+    if max(args.size) > MAX_IMAGE_SIDE:  # a raymap of 100000 x 100000 pixels is gigabytes a frame
+        raise CameraPathError(f"--size {args.size[0]} {args.size[1]} is larger than any model's image (at most "
+                              f"{MAX_IMAGE_SIDE} a side); give the model's size, e.g. the release's 480 720")
     return model_intrinsics(path, *args.size, args.fov, args.K)
 
 

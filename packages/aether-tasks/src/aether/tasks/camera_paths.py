@@ -104,6 +104,10 @@ def read_camera_path(path: str | os.PathLike, fmt: str = "auto") -> CameraPath:
                                   f"follows pose {i + 1} ({timestamps[i]:.9g} s); sort the lines by time and drop "
                                   "repeated poses")
         return CameraPath(_relative(c2w, str(path)), timestamps=timestamps)
+    if fmt in ("kitti", "npy") and path.is_file() and detect_format(path) != fmt:  # the reader goes by the content
+        raise CameraPathError(f"{path}: --from {fmt}, but the file reads as {detect_format(path)} "
+                              f"({'12 numbers a line' if fmt == 'kitti' else 'a .npy array'} expected); pass its "
+                              "own format or --from auto")
     from aether.tasks.evaluation.trajectory_files import read_trajectory  # KITTI and .npy readers
 
     c2w = read_trajectory(path).c2w
