@@ -115,3 +115,12 @@ def test_write_array_keeps_the_name_and_the_values(tmp_path):
     path = atomic.write_array(tmp_path / "depth", np.arange(6.0).reshape(2, 3))  # no .npy: np.save would add one
     assert path == tmp_path / "depth" and sorted(p.name for p in tmp_path.iterdir()) == ["depth"]
     np.testing.assert_array_equal(np.load(path), np.arange(6.0).reshape(2, 3))
+
+
+def test_a_file_is_not_replaced_by_a_folder_and_nothing_is_left_beside_it(tmp_path):
+    # the rename failed with "Is a directory" and left an empty .out.*.old folder behind
+    (tmp_path / "out").write_text("a file")
+    with pytest.raises(FileExistsError, match="exists and is a file, not a folder"):
+        with atomic.atomic_dir(tmp_path / "out") as tmp:
+            (tmp / "x").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (tmp_path / "out").read_text() == "a file"

@@ -199,7 +199,8 @@ def test_clip_length_does_not_trust_a_header_that_loading_refuses(tmp_path):
     # clip_length returned (3, nan), (3, -5.0) and (0, 10.0) for clips that load_clip refuses
     rgb = np.zeros((3, H, W, 3), np.uint8)
     save_file({"rgb": rgb}, str(tmp_path / "nan.safetensors"), metadata={"fps": "nan"})
-    refused(tmp_path / "nan.safetensors", "field 'fps': must be a positive number of at most 960 frames per second, got nan", clip_length)
+    refused(tmp_path / "nan.safetensors", "field 'fps': must be a positive number of at most 960 frames per second, "
+            "got nan", clip_length)
     save_file({"rgb": rgb[:0]}, str(tmp_path / "empty.safetensors"), metadata={"fps": "10"})
     refused(tmp_path / "empty.safetensors", "field 'rgb': the clip has no frames", clip_length)
     root = clip_folder(tmp_path / "clip")

@@ -130,7 +130,7 @@ INPUTS = {
     "meta.json fps not a number": (lambda t: ["reconstruct", _frame_folder(t / "v", meta='{"fps": [12]}')],
                                    "field 'fps': expected a number"),
     "meta.json fps = 1e300": (lambda t: ["reconstruct", _frame_folder(t / "v", meta='{"fps": 1e300}')],
-                              "frame rate must be a number in (0, 960], got 1e+300"),
+                              "field 'fps': must be a positive number of at most 960 frames per second, got 1e+300"),
     "pickled K.npy": (lambda t: ["reconstruct", _pickled_intrinsics(_frame_folder(t / "v"), t / "proof")],
                       "K.npy: not a readable .npy array"),
     "NaN raymap": (lambda t: ["predict", _image(t), "--raymap", _raymap(t, np.nan)], "1 NaN or infinite values"),

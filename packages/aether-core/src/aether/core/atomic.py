@@ -9,6 +9,7 @@ the ones a killed process left behind. Finished files and folders get the umask'
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -71,6 +72,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder next to ``path`` to fill; on success it replaces ``path`` (an existing
     folder is swapped out, then deleted), on error it is removed."""
     path = Path(path)
+    if path.exists() and not path.is_dir():  # a file is never replaced by a folder (nor left beside a stray one)
+        raise FileExistsError(errno.EEXIST, "exists and is a file, not a folder; choose another path or remove it",
+                              str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:

@@ -15,7 +15,9 @@ from diffusers import CogVideoXTransformer3DModel
 
 from aether.core.errors import CheckpointError
 from aether.core.interfaces import COLOUR_CHANNELS, IN_CHANNELS, OUT_CHANNELS
-from aether.core.model_folder import PROMPT_EMBEDS_FILE, TRANSFORMER, VAE, load_prompt_embeds, write_model_folder
+from aether.core.json_files import read_json_object
+from aether.core.model_folder import (PROMPT_EMBEDS_FILE, TRANSFORMER, TRANSFORMER_SIZES, VAE, check_sizes,
+                                      check_weights, load_prompt_embeds, read_vae_config, write_model_folder)
 
 I2V_IN_CHANNELS = 2 * COLOUR_CHANNELS  # noisy latent + image condition
 I2V_OUT_CHANNELS = COLOUR_CHANNELS
@@ -71,19 +73,61 @@ def _transformer_dir(src: Path) -> Path:
                           "folder (with config.json); point to e.g. a local CogVideoX-5b-I2V download")
 
 
+def _check_destination(src: Path, dst: Path, overwrite: bool) -> None:
+    """CheckpointError before minutes of loading when ``dst`` cannot be written as asked: it exists without
+    ``overwrite``, is a file (the folder swap would fail half-way), or overlaps ``src`` (``--overwrite`` would
+    delete the weights being read)."""
+    if dst.exists() and not overwrite:
+        raise CheckpointError(f"{dst} already exists; choose another destination or pass --overwrite to replace it")
+    if dst.exists() and not dst.is_dir():
+        raise CheckpointError(f"{dst} is a file, not a model folder; --overwrite replaces only a folder: remove the "
+                              "file or choose another destination")
+    source, target = src.resolve(), dst.resolve()
+    if source == target or source.is_relative_to(target) or target.is_relative_to(source):
+        raise CheckpointError(f"destination {dst} overlaps the source {src}; write the AETHER model folder outside "
+                              "the CogVideoX folder")
+
+
+def _check_vae(vae_dir: Path) -> None:
+    """CheckpointError unless ``vae_dir`` is a VAE folder whose weights fit its config, so that a damaged
+    ``vae/`` is not copied into a folder that looks complete."""
+    from diffusers import AutoencoderKLCogVideoX
+
+    advice = "re-copy CogVideoX-5b-I2V's vae/ folder, or remove it and copy one into the result later"
+    if not vae_dir.is_dir():
+        raise CheckpointError(f"{vae_dir} is not a folder; {advice}")
+    if not (vae_dir / "config.json").is_file():
+        raise CheckpointError(f"{vae_dir} has no config.json; {advice}")
+    check_weights(vae_dir, AutoencoderKLCogVideoX, read_vae_config(vae_dir, advice))
+
+
 def init_from_cogvideox(src: str | os.PathLike, dst: str | os.PathLike, overwrite: bool = False,
                         dtype: torch.dtype = torch.bfloat16) -> Path:
     """Write an AETHER model folder at ``dst`` from the CogVideoX-I2V folder ``src``: the expanded
     transformer, the default scheduler, ``src``'s ``vae/`` and ``empty_prompt_embeds.safetensors``
     when present (otherwise add the latter with ``aether model embed-prompt``)."""
-    src = Path(src)
+    src, dst = Path(src), Path(dst)
     transformer_dir = _transformer_dir(src)
+    _check_destination(src, dst, overwrite)
+    # sizes first: a hand-edited num_layers of 10**9 would hang building the model
+    advice = "re-download the transformer/ folder"
+    config = read_json_object(transformer_dir / "config.json", CheckpointError, advice)
+    check_sizes(config, TRANSFORMER_SIZES, transformer_dir / "config.json", advice)
+    embeds_path, vae_dir = src / PROMPT_EMBEDS_FILE, src / VAE
+    if vae_dir.exists():
+        _check_vae(vae_dir)
+    embeds = load_prompt_embeds(embeds_path) if embeds_path.is_file() else None
+    width, length = config.get("text_embed_dim"), config.get("max_text_seq_length")
+    if embeds is not None and ((width is not None and embeds.shape[2] != width)
+                               or (length is not None and embeds.shape[1] != length)):
+        # the written folder would be refused by every command that loads it
+        raise CheckpointError(f"{embeds_path} holds embeddings of shape {tuple(embeds.shape)} but the transformer "
+                              f"needs (1, {length}, {width}) (max_text_seq_length, text_embed_dim); the file is from "
+                              "another model: remove it and run `aether model embed-prompt` on the result")
     try:
         model = CogVideoXTransformer3DModel.from_pretrained(transformer_dir, torch_dtype=dtype)
     except Exception as exc:  # diffusers/safetensors raise many types on bad folders
         raise CheckpointError(f"cannot load the CogVideoX transformer in {transformer_dir} ({exc}); "
                               "re-download it") from exc
-    embeds_path, vae_dir = src / PROMPT_EMBEDS_FILE, src / VAE
-    return write_model_folder(dst, expand_transformer(model),
-                              prompt_embeds=load_prompt_embeds(embeds_path) if embeds_path.is_file() else None,
+    return write_model_folder(dst, expand_transformer(model), prompt_embeds=embeds,
                               vae_dir=vae_dir if vae_dir.is_dir() else None, overwrite=overwrite)

@@ -17,9 +17,16 @@ from aether.core.dtypes import DTYPES, dtype_name, torch_dtype
 
 def _init(args: argparse.Namespace) -> int:
     from aether.core.init_from_cogvideox import init_from_cogvideox
+    from aether.core.model_folder import PROMPT_EMBEDS_FILE, VAE
 
     dst = init_from_cogvideox(args.src, args.dst, overwrite=args.overwrite, dtype=torch_dtype(args.dtype))
     print(f"wrote {dst}")
+    # the folder is not usable until these are added: say so rather than let the next command discover it
+    if not (dst / VAE).is_dir():
+        print(f"note: {args.src} has no vae/; copy CogVideoX-5b-I2V's vae/ into {dst} before using it")
+    if not (dst / PROMPT_EMBEDS_FILE).is_file():
+        print(f"note: {dst} has no {PROMPT_EMBEDS_FILE}; run `aether model embed-prompt {dst} --t5 "
+              "CogVideoX-5b-I2V` or copy the file in")
     return 0
 
 
@@ -78,8 +85,13 @@ def compute_empty_prompt_embeds(t5_dir: str | Path, max_length: int):
     if missing:
         raise CheckpointError(f"{t5_dir} has no {' or '.join(n + '/' for n in missing)} (T5 weights); pass --t5 with a "
                               "CogVideoX-5b-I2V folder, or supply empty_prompt_embeds.safetensors")
-    tokenizer = T5Tokenizer.from_pretrained(t5_dir / "tokenizer")
-    encoder = T5EncoderModel.from_pretrained(t5_dir / "text_encoder").eval()
+    try:
+        tokenizer = T5Tokenizer.from_pretrained(t5_dir / "tokenizer")
+        encoder = T5EncoderModel.from_pretrained(t5_dir / "text_encoder").eval()
+    except Exception as exc:  # transformers raises JSON, safetensors, OS and value errors on damaged folders
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"cannot load T5 from {t5_dir}/tokenizer and text_encoder ({first}); re-copy them "
+                              "from CogVideoX-5b-I2V") from None
     ids = tokenizer([""], padding="max_length", max_length=max_length, truncation=True,
                     add_special_tokens=True, return_tensors="pt").input_ids
     with torch.no_grad():
@@ -87,14 +99,21 @@ def compute_empty_prompt_embeds(t5_dir: str | Path, max_length: int):
 
 
 def _embed_prompt(args: argparse.Namespace) -> int:
+    from aether.core.errors import CheckpointError
     from aether.core.model_folder import ModelFolder, write_prompt_embeds
 
     folder = ModelFolder(args.dir, require_prompt_embeds=False)
     if folder.prompt_embeds_path.is_file() and not args.overwrite:
         print(f"{folder.prompt_embeds_path} exists; pass --overwrite to recompute it")
         return 0
-    max_length = int(folder.transformer_config().get("max_text_seq_length", 226))
+    config = folder.transformer_config()
+    max_length = config.get("max_text_seq_length") or 226  # null: diffusers' default length
     embeds = compute_empty_prompt_embeds(args.t5 or folder.path, max_length)
+    width = config.get("text_embed_dim")
+    if width is not None and embeds.shape[2] != width:  # the folder would refuse the file it was given
+        raise CheckpointError(f"T5 in {args.t5 or folder.path} gives embeddings of width {embeds.shape[2]} but "
+                              f"{folder.transformer_dir / 'config.json'} has text_embed_dim {width}; pass --t5 with "
+                              "the T5 this model was trained with (CogVideoX-5b-I2V's)")
     print(f"wrote {write_prompt_embeds(folder.path, embeds)} {tuple(embeds.shape)}")
     return 0
 

@@ -47,7 +47,7 @@ TRANSFORMER_SIZES = {"num_layers": MAX_LAYERS, "num_attention_heads": MAX_SIZE, 
                       "time_embed_dim": MAX_SIZE, "patch_size": MAX_SAMPLE, "sample_height": MAX_SAMPLE,
                       "sample_width": MAX_SAMPLE, "sample_frames": MAX_SIZE, "max_text_seq_length": MAX_SIZE,
                       "temporal_compression_ratio": 64}
-_VAE_SIZES = {"layers_per_block": 64, "in_channels": MAX_SIZE, "out_channels": MAX_SIZE,
+VAE_SIZES = {"layers_per_block": 64, "in_channels": MAX_SIZE, "out_channels": MAX_SIZE,
               "latent_channels": MAX_SIZE, "norm_num_groups": MAX_SIZE, "sample_height": 8 * MAX_SAMPLE,
               "sample_width": 8 * MAX_SAMPLE, "temporal_compression_ratio": 64}
 # scheduler settings CogVideoXDPMScheduler / CogVideoXDDIMScheduler accept (diffusers fails mid-sampling otherwise)
@@ -196,6 +196,21 @@ def check_weights(folder: Path, model_class: Any, config: dict[str, Any]) -> Non
     check_state(found, expected, folder, advice)
 
 
+def read_vae_config(vae_dir: Path, advice: str = "re-copy CogVideoX-5b-I2V's vae/ folder") -> dict[str, Any]:
+    """``vae_dir/config.json`` as a dict; CheckpointError unless its sizes and factors are sane numbers."""
+    where = vae_dir / "config.json"
+    config = read_json_object(where, CheckpointError, advice)
+    check_sizes(config, VAE_SIZES, where, advice)
+    blocks = config.get("block_out_channels", [])
+    if not (isinstance(blocks, list) and len(blocks) <= 16 and all(_whole(b) and 1 <= b <= MAX_SIZE for b in blocks)):
+        raise CheckpointError(f"{where}: block_out_channels must be a list of whole numbers from 1 to {MAX_SIZE}, "
+                              f"not {blocks!r}; {advice}")
+    for key in ("scaling_factor", "shift_factor"):
+        if config.get(key) is not None and not _real(config[key]):
+            raise CheckpointError(f"{where}: {key} must be a number, not {config[key]!r}; {advice}")
+    return config
+
+
 class ModelFolder:
     """A validated model folder; every missing part is named with what to do about it.
 
@@ -276,17 +291,7 @@ class ModelFolder:
 
     def vae_config(self) -> dict[str, Any]:
         """The VAE's diffusers ``config.json`` as a dict, its sizes checked."""
-        advice, where = "re-copy CogVideoX-5b-I2V's vae/ folder", self.vae_dir / "config.json"
-        config = read_json_object(where, CheckpointError, advice)
-        check_sizes(config, _VAE_SIZES, where, advice)
-        blocks = config.get("block_out_channels", [])
-        if not (isinstance(blocks, list) and len(blocks) <= 16 and all(_whole(b) and 1 <= b <= MAX_SIZE for b in blocks)):
-            raise CheckpointError(f"{where}: block_out_channels must be a list of whole numbers from 1 to {MAX_SIZE}, "
-                                  f"not {blocks!r}; {advice}")
-        for key in ("scaling_factor", "shift_factor"):
-            if config.get(key) is not None and not _real(config[key]):
-                raise CheckpointError(f"{where}: {key} must be a number, not {config[key]!r}; {advice}")
-        return config
+        return read_vae_config(self.vae_dir)
 
     def sample_size(self) -> tuple[int, int]:
         """The transformer's ``(sample_height, sample_width)`` in latent cells, checked against its patch size."""

@@ -20,9 +20,11 @@ import numpy as np
 import torch
 from aether.codecs import depth as depth_codec
 from aether.codecs.cameras import relative_to_first
+from aether.codecs.errors import CodecError
 from aether.codecs.frames import fit_depth, fit_frames, fit_intrinsics, frames_to_video
 from aether.core.clip import Clip, clip_length, iter_clip_paths, load_clip
 from aether.core.errors import ClipError
+from aether.core.progress import progress_bar
 from aether.core.registry import default_registry
 from aether.train.config import TrainConfig
 from aether.train.sampler import WINDOW, clip_for, example_rng, step_rng
@@ -36,6 +38,32 @@ def clip_paths(config: TrainConfig) -> list[Path]:
         raise ClipError(f"data.clips: no clips found in {', '.join(map(str, config.data.clips))}; "
                         "write some with `aether synth` or point to folders of *.safetensors clips")
     return paths
+
+
+def check_depth(depth: np.ndarray, where: str) -> None:
+    """Refuse depth ``(F, H, W)`` that the depth codec would turn into wrong targets: a frame without a valid
+    pixel encodes as all far (the whole window's, if every frame is empty, cannot be normalised), and a
+    depth so near that ``1 / depth`` overflows float32 makes ``p_max`` infinite."""
+    valid = depth > 0
+    empty = np.flatnonzero(~valid.reshape(len(depth), -1).any(1))
+    if empty.size:
+        raise ClipError(f"{where}: field 'depth': frame {int(empty[0])} has no valid (positive) pixel "
+                        f"({empty.size} such frame(s)); training would teach it as all far. Fix the depth or cut "
+                        "those frames out of the clip")
+    nearest = float(depth[valid].min())
+    with np.errstate(divide="ignore", over="ignore"):
+        overflow = not np.isfinite(np.float32(1) / np.float32(nearest))
+    if overflow:
+        raise ClipError(f"{where}: field 'depth': nearest depth {nearest:g} m has no finite float32 disparity; "
+                        "mark such pixels invalid (0)")
+
+
+def check_clip(path: Path) -> None:
+    """Refuse, naming ``path``, a clip training cannot use: unreadable or invalid (:func:`load_clip`),
+    without depth or cameras, or with depth the codec would mis-encode (:func:`check_depth`)."""
+    clip = load_clip(path)
+    clip.require("depth", "K", "c2w", where=str(path))
+    check_depth(clip.depth, str(path))
 
 
 def window_problem(num_frames: int, clip_fps: float, frames: int, fps: float) -> str | None:
@@ -75,9 +103,11 @@ class ClipWindows(Dataset):
     a clip among those that can: a clip slower than the fps or shorter than the window never gives it
     (:attr:`skipped` counts these pairs; :meth:`summary` reports them)."""
 
-    def __init__(self, config: TrainConfig, global_batch: int) -> None:
+    def __init__(self, config: TrainConfig, global_batch: int, check: bool = True) -> None:
         self.config, self.global_batch = config, global_batch
         self.paths = clip_paths(config)
+        if check:  # a bad clip is found now, not when step 5000 first draws it
+            self.check_clips()
         self.encoder = default_registry().build("action_encoder", config.model.action_encoder)
         lengths = [clip_length(path) for path in self.paths]
         self.clips: dict[tuple[int, float], list[int]] = {}
@@ -100,6 +130,19 @@ class ClipWindows(Dataset):
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def check_clips(self) -> None:
+        """Read every clip once and refuse, naming each (the first few), those training cannot use."""
+        problems = []
+        for path in progress_bar(self.paths, desc="checking clips", unit="clip",
+                                 disable=not self.config.progress or len(self.paths) < 2):
+            try:
+                check_clip(path)
+            except ClipError as exc:
+                problems.append(str(exc))
+        if problems:
+            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+            raise ClipError(f"data.clips: {len(problems)} of {len(self.paths)} clip(s) cannot be trained on: {shown}")
 
     def shape_at(self, step: int) -> tuple[int, float]:
         """The frame count and fps of every example of ``step``: a step's batch shares its shape and
@@ -133,10 +176,14 @@ class ClipWindows(Dataset):
         rgb, depth, K = fit_window(clip.select(indices), data.height, data.width)
         video = frames_to_video(rgb, "cpu", torch.float32)[0]  # as the pipeline turns frames into its input
         depth = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))
-        depth_video, p_max = depth_codec.encode(depth)
         c2w = relative_to_first(torch.from_numpy(clip.c2w[indices]).double()).float()
         K = torch.from_numpy(K)
-        action = self.encoder.encode(c2w[None], K[None], data.height, data.width, p_max[None])[0]
+        try:  # the codecs' error would not say which clip (e.g. a crop that leaves no valid depth)
+            depth_video, p_max = depth_codec.encode(depth)
+            action = self.encoder.encode(c2w[None], K[None], data.height, data.width, p_max[None])[0]
+        except CodecError as exc:
+            raise ClipError(f"{path}: frames {indices[0]}..{indices[-1]} at {fps:g} fps fitted to "
+                            f"{data.height}x{data.width}: {exc}") from None
         return {"video": video, "depth": depth, "depth_video": depth_video, "p_max": p_max, "c2w": c2w,
                 "K": K, "action": action, "fps": torch.tensor(fps, dtype=torch.float32)}
 

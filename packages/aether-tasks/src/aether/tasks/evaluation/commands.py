@@ -42,9 +42,31 @@ def _evaluate_video(args: argparse.Namespace) -> dict[str, Any]:
     from aether.core.clip import load_frames
     from aether.tasks.evaluation.metrics import video_metrics
 
-    pred, _ = load_frames(_existing(args.pred, "a video file or a folder of frames"))
-    gt, _ = load_frames(_existing(args.gt, "a video file or a folder of frames"))
-    return video_metrics(pred, gt)
+    inputs = [_existing(path, "a video file or a folder of frames") for path in (args.pred, args.gt)]
+    if args.out is not None:
+        out = args.out.resolve()
+        for path in inputs:  # a JSON written over a video or into a frame folder would destroy the input
+            if out == path.resolve() or out.is_relative_to(path.resolve()):
+                raise ClipError(f"--out {args.out} would overwrite the input {path}; write the metrics elsewhere")
+    (pred, pred_fps), (gt, gt_fps) = load_frames(inputs[0]), load_frames(inputs[1])
+    metrics = video_metrics(pred, gt)
+    if pred_fps is not None and gt_fps is not None and abs(pred_fps - gt_fps) > 1e-3 * gt_fps:
+        # frame i of each then shows a different moment: say so rather than score it silently
+        metrics["notes"].insert(0, f"the predicted video is {pred_fps:g} fps but the ground truth {gt_fps:g} fps; "
+                                   "frames were compared by index")
+    return metrics
+
+
+def _json_numbers(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` with non-finite numbers as null (JSON has no infinity; Python would write ``Infinity``,
+    which other readers reject), with a note saying which."""
+    import math
+
+    bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+    if not bad:
+        return metrics
+    notes = [*metrics.get("notes", []), *(f"{k} is {metrics[k]} and is written as null" for k in bad)]
+    return {**{k: None if k in bad else v for k, v in metrics.items()}, "notes": notes}
 
 
 def format_table(metrics: dict[str, Any]) -> str:
@@ -128,7 +150,8 @@ def eval_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespac
         metrics = args._evaluate(args)
         print(format_table(metrics))
         if args.out is not None:
-            write_json(args.out, {"what": args.what, "pred": str(args.pred), "gt": str(args.gt), **metrics})
+            write_json(args.out, {"what": args.what, "pred": str(args.pred), "gt": str(args.gt),
+                                  **_json_numbers(metrics)})
         return 0
 
     return run

@@ -22,6 +22,8 @@ from aether.codecs.align_modes import AlignMode as PoseAlignment
 Resize = Literal["bicubic", "bilinear", "nearest"]
 RESIZES = ("bicubic", "bilinear", "nearest")
 MS_SSIM_MIN_SIDE = 161  # pytorch-msssim's 5-scale pyramid with an 11-px window needs > (11 - 1) * 2**4
+SSIM_MIN_SIDE = 11  # the 11-px Gaussian window; pytorch-msssim silently drops it (or fails) on smaller frames
+LPIPS_MIN_SIDE = 31  # LPIPS' AlexNet pools twice after a stride-4 convolution: smaller frames pool to nothing
 
 __all__ = ["DEPTH_ALIGNMENTS", "RESIZES", "DepthAlignment", "MetricInputError", "depth_metrics", "pose_metrics",
            "video_metrics"]
@@ -156,6 +158,8 @@ def _lpips(pred, gt) -> tuple[float | None, str | None]:
         import lpips
     except ImportError:
         return None, "LPIPS skipped: the `lpips` package is not installed (pip install 'aether-tasks[lpips]')"
+    if min(pred.shape[2:]) < LPIPS_MIN_SIDE:
+        return None, f"LPIPS skipped: frames must be at least {LPIPS_MIN_SIDE} px on each side"
     # lpips downloads torchvision's AlexNet on first use; we only run it when already cached
     cached = Path(torch.hub.get_dir()) / "checkpoints"
     if not any(cached.glob("alexnet-*.pth")):
@@ -168,13 +172,14 @@ def _lpips(pred, gt) -> tuple[float | None, str | None]:
 def video_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float | None | list[str]]:
     """Frame-averaged PSNR (dB), SSIM, MS-SSIM and LPIPS of uint8 videos ``(F, H, W, 3)``.
 
-    MS-SSIM needs frames of at least 161 px on each side and LPIPS the ``lpips`` package with
-    cached weights; otherwise they are None and ``notes`` says why.
+    SSIM needs frames of at least 11 px on each side, MS-SSIM 161 px, LPIPS 31 px and the ``lpips``
+    package with cached weights; otherwise they are None and ``notes`` says why. PSNR is +inf when a
+    frame equals its ground truth exactly (a note counts them).
     """
     import torch
     from pytorch_msssim import ms_ssim, ssim
 
-    pred, gt = np.asarray(pred), np.asarray(gt)
+    pred, gt = np.ascontiguousarray(pred), np.ascontiguousarray(gt)  # torch refuses flipped (negative-stride) views
     _check_videos(pred, gt)
     mse = ((pred.astype(np.float64) - gt.astype(np.float64)) ** 2).mean(axis=(1, 2, 3))
     with np.errstate(divide="ignore"):
@@ -182,13 +187,17 @@ def video_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float | None | 
     x = torch.from_numpy(pred).permute(0, 3, 1, 2).double()
     y = torch.from_numpy(gt).permute(0, 3, 1, 2).double()
     notes: list[str] = []
-    result: dict[str, float | None | list[str]] = {
-        "psnr": float(psnr.mean()),
-        "ssim": float(ssim(x, y, data_range=255, size_average=True)),
-        "ms_ssim": None,
-        "lpips": None,
-    }
-    if min(pred.shape[1:3]) >= MS_SSIM_MIN_SIDE:
+    identical = int(np.isinf(psnr).sum())
+    if identical:
+        notes.append(f"PSNR is infinite: {identical} of {len(psnr)} frames equal the ground truth exactly")
+    result: dict[str, float | None | list[str]] = {"psnr": float(psnr.mean()), "ssim": None, "ms_ssim": None,
+                                                   "lpips": None}
+    side = min(pred.shape[1:3])
+    if side >= SSIM_MIN_SIDE:
+        result["ssim"] = float(ssim(x, y, data_range=255, size_average=True))
+    else:
+        notes.append(f"SSIM skipped: frames must be at least {SSIM_MIN_SIDE} px on each side (its window)")
+    if side >= MS_SSIM_MIN_SIDE:
         result["ms_ssim"] = float(ms_ssim(x, y, data_range=255, size_average=True))
     else:
         notes.append(f"MS-SSIM skipped: frames must be at least {MS_SSIM_MIN_SIDE} px on each side")
