@@ -11,7 +11,9 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Iterator
 
@@ -32,6 +34,20 @@ SUMMARY = "summary.json"
 def clip_folder(out: str | os.PathLike, clip_path: Path) -> Path:
     """Where the outputs of the clip file or frame folder ``clip_path`` go under ``out``."""
     return Path(out) / clip_path.name.removesuffix(".safetensors")
+
+
+# Output folder names that would be the run's own files: its locks and the temporaries a later run sweeps
+# away (leading dot), its summaries and evaluation.json.
+_RESERVED = re.compile(r"\..*|summary(\.shard-\d+-of-\d+)?\.json|evaluation\.json")
+
+
+def reserved_name(clip_path: Path) -> str | None:
+    """Why ``clip_path``'s output folder cannot be written (its name is one of the run's own files), or None."""
+    name = clip_folder("", clip_path).name
+    if _RESERVED.fullmatch(name):
+        return (f"{clip_path}: its output folder name {name!r} is reserved for the run's own files (locks, "
+                "temporaries, summaries); rename the clip (without a leading dot)")
+    return None
 
 
 def slice_name(index: int) -> str:
@@ -95,6 +111,9 @@ def _annotate_locked(clip_path: Path, out: Path, config: AnnotateConfig, stamp: 
     """Under the clip's lock, its finished report (and True: skipped) or a new annotation's (and False);
     None when ``blocking`` is false and another run holds the lock."""
     folder = clip_folder(out, clip_path)
+    reserved = reserved_name(clip_path)
+    if reserved:  # annotated there, it would replace a lock or be swept away as a temporary by the next run
+        return {"clip": str(clip_path), "input": stamp, "status": "failed", "error": reserved}, False
     with clip_lock(out, folder.name, blocking) as held:
         if not held:
             return None
@@ -165,16 +184,69 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
+class _Workers:
+    """The worker processes of a run. A worker that dies (killed, out of memory) breaks the whole pool and
+    every clip still in it; after :meth:`close`, :meth:`get` starts a fresh pool for them."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.pool = count, None
+
+    def get(self) -> ProcessPoolExecutor:
+        if self.pool is None:
+            # spawn, not fork: a fork copies OpenCV's thread pool locks as they were, and its children can hang
+            self.pool = ProcessPoolExecutor(self.count, multiprocessing.get_context("spawn"),
+                                            initializer=_worker_init)
+        return self.pool
+
+    def close(self, broken: bool = False) -> None:
+        if self.pool is not None:
+            if broken:
+                # CPython 3.11's pool, broken, can wait forever on a worker its SIGTERM missed (one that was
+                # starting up): kill them all first (a private attribute; the shutdown below is the fallback)
+                for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                    process.kill()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+# What a clip's result is when its worker pool broke before the clip was done, or before it was handed over
+_DIED, _UNSENT = "died", "unsent"
+# How often a clip may be in a broken pool before it is reported failed (the first may be another clip's fault)
+_POOL_TRIES = 2
+
+
 def _pass(clip_paths: list[Path], out: Path, config: AnnotateConfig, stamps: dict[Path, str], blocking: bool,
-          pool: ProcessPoolExecutor | None) -> Iterator[tuple[Path, tuple[dict, bool] | None]]:
-    """Annotate ``clip_paths`` (in ``pool``'s workers when given), yielding each clip's result as it ends."""
-    if pool is None:
+          workers: _Workers | None) -> Iterator[tuple[Path, tuple[dict, bool] | str | None]]:
+    """Annotate ``clip_paths`` (in ``workers`` when given), yielding each clip's result as it ends
+    (:data:`_DIED` where a worker died first, :data:`_UNSENT` where the pool broke before it got the clip)."""
+    if workers is None:
         for clip_path in clip_paths:
             yield clip_path, _annotate_locked(clip_path, out, config, stamps[clip_path], blocking)
         return
-    futures = {pool.submit(_locked_task, p, out, config, stamps[p], blocking): p for p in clip_paths}
+    if not clip_paths:
+        return
+    pool = workers.get()
+    futures = {}
+    for i, clip_path in enumerate(clip_paths):
+        try:
+            futures[pool.submit(_locked_task, clip_path, out, config, stamps[clip_path], blocking)] = clip_path
+        except BrokenProcessPool:  # a worker died meanwhile
+            yield from ((p, _UNSENT) for p in clip_paths[i:])
+            break
     for future in as_completed(futures):
-        yield futures[future], future.result()
+        try:
+            result = future.result()
+        except BrokenProcessPool:
+            result = _DIED
+        yield futures[future], result
+
+
+def _died(clip_path: Path, stamp: str, tries: int) -> dict:
+    """The report of a clip whose worker process died ``tries`` times before it was done."""
+    return {"clip": str(clip_path), "input": stamp, "status": "failed",
+            "error": f"{clip_path}: a worker process died (killed, or out of memory) before the clip was done, "
+                     f"{tries} times; finished clips are kept; rerun to retry it (with fewer --workers if memory "
+                     "is short)"}
 
 
 def annotate_dir(path: str | os.PathLike, out: str | os.PathLike, config: AnnotateConfig | None = None,
@@ -189,22 +261,35 @@ def annotate_dir(path: str | os.PathLike, out: str | os.PathLike, config: Annota
     out, config, stamps = _prepare(path, out, config, shard)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[Path, tuple[dict, bool]] = {}
-    # spawn, not fork: a fork copies OpenCV's thread pool locks as they were, and its children can hang on them
-    context = multiprocessing.get_context("spawn")
+    deaths: dict[Path, int] = {}
     with using_folder(out), contextlib.ExitStack() as stack:
         pool = None
         if workers > 1 and len(stamps) > 1:
             stack.enter_context(one_thread_per_worker())  # workers spawn at the pool's first tasks
-            pool = stack.enter_context(ProcessPoolExecutor(min(workers, len(stamps)), context,
-                                                           initializer=_worker_init))
+            pool = _Workers(min(workers, len(stamps)))
+            stack.callback(pool.close)
         bar = stack.enter_context(progress_bar(total=len(stamps), desc="annotate", unit="clip", disable=not progress))
         # A clip that another run is annotating is put off to the end, then waited for (and found done).
         for blocking in (False, True):
-            for clip_path, result in _pass([p for p in stamps if p not in results], out, config, stamps, blocking,
-                                           pool):
-                if result is not None:
-                    results[clip_path] = result
-                    bar.update()
+            broke = True
+            while broke:  # again in a fresh pool for the clips a dead worker took down, until each is done or failed
+                broke = False
+                for clip_path, result in _pass([p for p in stamps if p not in results], out, config, stamps,
+                                               blocking, pool):
+                    if result is _UNSENT:
+                        broke = True
+                        continue
+                    if result is _DIED:
+                        broke = True
+                        deaths[clip_path] = deaths.get(clip_path, 0) + 1
+                        if deaths[clip_path] < _POOL_TRIES:
+                            continue
+                        result = _died(clip_path, stamps[clip_path], deaths[clip_path]), False
+                    if result is not None:
+                        results[clip_path] = result
+                        bar.update()
+                if broke:
+                    pool.close(broken=True)
         summary = {clip_path.name: _entry(*results[clip_path]) for clip_path in stamps}
         write_json(out / summary_name(shard), summary)
     return summary
@@ -217,6 +302,10 @@ def summarize_dir(path: str | os.PathLike, out: str | os.PathLike, config: Annot
     out, config, stamps = _prepare(path, out, config)
     summary = {}
     for clip_path, stamp in stamps.items():
+        reserved = reserved_name(clip_path)
+        if reserved:
+            summary[clip_path.name] = _entry({"status": "failed", "error": reserved}, False)
+            continue
         report = current_report(clip_folder(out, clip_path), config, stamp)
         summary[clip_path.name] = _entry(report, True) if report is not None else {
             "status": "missing", "slices": 0, "frames_kept": 0, "skipped": False,

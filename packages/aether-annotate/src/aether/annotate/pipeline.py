@@ -24,7 +24,8 @@ class AnnotateConfig(BaseModel):
     """Which plugin runs each stage (method names: ``labels`` for ``masking.labels``, ...; the full plugin
     name works too) and their options, passed to the plugin's ``build``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf would pass ``gt=0`` (a focal_prior of inf px turns every unobservable slice into "no slices")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     masking: str = "labels"
     slicing: str = "flow"
@@ -46,6 +47,17 @@ class AnnotateConfig(BaseModel):
     def _method(cls, value: str | None, info) -> str | None:
         prefix = f"{info.field_name}."
         return value[len(prefix):] if value is not None and value.startswith(prefix) else value
+
+    @field_validator("masking_options", "slicing_options", "coarse_options", "refine_options")
+    @classmethod
+    def _json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # The config is stored in every report and compared on reruns: a value JSON cannot hold (a NumPy
+        # scalar) would otherwise fail there, mid-run, instead of here.
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"options must be JSON values (finite numbers, strings, lists, dicts): {exc}") from None
+        return value
 
 
 def build_stage(stage: str, method: str, options: dict[str, Any], registry: Registry | None = None):
@@ -73,6 +85,42 @@ def _slice_clip(clip: Clip, frames: np.ndarray, cams: Cameras, mask: np.ndarray)
     piece.dynamic_mask = mask[frames].astype(np.uint8)
     piece.meta = {**clip.meta, "frames": json.dumps([int(i) for i in frames]), "annotated_by": "aether-annotate"}
     return piece.validate("annotated slice")
+
+
+# Focal lengths (times the image width) that a pinhole camera can have: fields of view of 169 to 0.6 degrees
+FOCAL_WIDTHS = (0.05, 100.0)
+
+
+def check_intrinsics(K: np.ndarray, width: int, height: int, what: str, fix: str) -> None:
+    """Raise :class:`AnnotateError` unless ``K (..., 3, 3)`` has focal lengths in :data:`FOCAL_WIDTHS` times
+    ``width`` and its principal point inside the image: damaged intrinsics would give wrong cameras silently."""
+    K = np.asarray(K, np.float64).reshape(-1, 3, 3)
+    lo, hi = (factor * width for factor in FOCAL_WIDTHS)
+    focal = K[:, [0, 1], [0, 1]]
+    bad = np.flatnonzero(~((focal >= lo) & (focal <= hi)).all(1))
+    if len(bad):
+        fx, fy = focal[bad[0]]
+        raise AnnotateError(f"{what} (frame {bad[0]}): fx={fx:g}, fy={fy:g} px is no focal length of a "
+                            f"{width}x{height} image (expected {lo:g} to {hi:g} px); {fix}")
+    centre = K[:, :2, 2]
+    bad = np.flatnonzero(~((centre >= -0.5) & (centre <= [width - 0.5, height - 0.5])).all(1))
+    if len(bad):
+        cx, cy = centre[bad[0]]
+        raise AnnotateError(f"{what} (frame {bad[0]}): principal point ({cx:g}, {cy:g}) lies outside the "
+                            f"{width}x{height} image; {fix}")
+
+
+def _check_given(clip: Clip, config: AnnotateConfig) -> None:
+    """Refuse intrinsics the pipeline would use that are damaged: the clip's K (given, or standing in for
+    focal lengths the motion cannot reveal) and ``focal_prior``."""
+    lo, hi = (factor * clip.width for factor in FOCAL_WIDTHS)
+    if config.focal_prior is not None and not lo <= config.focal_prior <= hi:
+        raise AnnotateError(f"focal_prior {config.focal_prior:g} px is no focal length of a {clip.width}x"
+                            f"{clip.height} image (expected {lo:g} to {hi:g} px); give it in pixels of these frames")
+    if clip.K is not None and (config.use_given_K or config.focal_prior is None):
+        fix = "fix the clip's K or annotate without use_given_K (--use-given-K)" if config.use_given_K else \
+            "fix the clip's K, remove it, or give focal_prior (--focal-prior)"
+        check_intrinsics(clip.K, clip.width, clip.height, "the clip's K", fix)
 
 
 def _prior(clip: Clip, config: AnnotateConfig, frame: int) -> tuple[np.ndarray | None, str | None]:
@@ -109,6 +157,7 @@ def annotate_clip(clip: Clip, config: AnnotateConfig | None = None,
     clip.require("depth", where="annotation (the pipeline lifts points with the depth)")
     if config.use_given_K:
         clip.require("K", where="annotation with use_given_K")
+    _check_given(clip, config)
     stages = build_stages(config, registry)
     timings: dict[str, float] = {}
     start = time.perf_counter()

@@ -20,9 +20,10 @@ class AnnotateError(AetherError, ValueError):
 
 
 class StageOptions(BaseModel):
-    """Base of every stage's options: validated, unknown keys rejected."""
+    """Base of every stage's options: validated, unknown keys and non-finite numbers rejected (inf passes
+    ``gt=0``, NaN fails no bound check silently: either would turn the stage's residuals into NaN)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass
