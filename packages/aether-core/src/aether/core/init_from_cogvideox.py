@@ -15,9 +15,8 @@ from diffusers import CogVideoXTransformer3DModel
 
 from aether.core.errors import CheckpointError
 from aether.core.interfaces import COLOUR_CHANNELS, IN_CHANNELS, OUT_CHANNELS
-from aether.core.json_files import read_json_object
-from aether.core.model_folder import (PROMPT_EMBEDS_FILE, TRANSFORMER, TRANSFORMER_SIZES, VAE, check_sizes,
-                                      check_weights, load_prompt_embeds, read_vae_config, write_model_folder)
+from aether.core.model_folder import (PROMPT_EMBEDS_FILE, TRANSFORMER, VAE, check_weights, load_prompt_embeds,
+                                      read_transformer_config, read_vae_config, write_model_folder)
 
 I2V_IN_CHANNELS = 2 * COLOUR_CHANNELS  # noisy latent + image condition
 I2V_OUT_CHANNELS = COLOUR_CHANNELS
@@ -109,10 +108,7 @@ def init_from_cogvideox(src: str | os.PathLike, dst: str | os.PathLike, overwrit
     src, dst = Path(src), Path(dst)
     transformer_dir = _transformer_dir(src)
     _check_destination(src, dst, overwrite)
-    # sizes first: a hand-edited num_layers of 10**9 would hang building the model
-    advice = "re-download the transformer/ folder"
-    config = read_json_object(transformer_dir / "config.json", CheckpointError, advice)
-    check_sizes(config, TRANSFORMER_SIZES, transformer_dir / "config.json", advice)
+    config = read_transformer_config(transformer_dir, "re-download the transformer/ folder")  # before any build
     embeds_path, vae_dir = src / PROMPT_EMBEDS_FILE, src / VAE
     if vae_dir.exists():
         _check_vae(vae_dir)

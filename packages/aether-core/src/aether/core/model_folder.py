@@ -104,8 +104,9 @@ def check_sizes(config: dict[str, Any], sizes: dict[str, int], where: str | Path
                                   f"{advice}")
 
 
-def check_scheduler_config(config: dict[str, Any], where: str | Path,
-                           advice: str = "re-copy CogVideoX-5b-I2V's scheduler/ (see default_scheduler_config())") -> None:
+def check_scheduler_config(
+        config: dict[str, Any], where: str | Path,
+        advice: str = "re-copy CogVideoX-5b-I2V's scheduler/ (see default_scheduler_config())") -> None:
     """CheckpointError unless the scheduler settings ``config`` sets are ones the CogVideoX schedulers run with."""
     steps = config.get("num_train_timesteps", 1000)
     if not (_whole(steps) and 1 <= steps <= 100_000):
@@ -143,7 +144,8 @@ def _weight_files(folder: Path) -> list[Path] | None:
     return [folder / WEIGHTS_FILE] if (folder / WEIGHTS_FILE).is_file() else None
 
 
-def model_shapes(model_class: Any, config: dict[str, Any], where: str | Path, advice: str) -> dict[str, tuple[int, ...]]:
+def model_shapes(model_class: Any, config: dict[str, Any], where: str | Path,
+                 advice: str) -> dict[str, tuple[int, ...]]:
     """The tensor names and shapes of ``model_class.from_config(config)``, built on the meta device (no memory;
     the config's sizes must be bounded first, see :func:`check_sizes`)."""
     import torch
@@ -152,8 +154,9 @@ def model_shapes(model_class: Any, config: dict[str, Any], where: str | Path, ad
         with torch.device("meta"):
             return {k: tuple(v.shape) for k, v in model_class.from_config(config).state_dict().items()}
     except Exception as exc:  # diffusers raises TypeError, ValueError, ... on values it cannot build
-        raise CheckpointError(f"{where} does not describe a model diffusers can build "
-                              f"({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}); {advice}") from None
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"{where} does not describe a model diffusers can build ({type(exc).__name__}: "
+                              f"{first}); {advice}") from None
 
 
 def check_state(found: dict[str, tuple[tuple[int, ...], str]], expected: dict[str, tuple[int, ...]], where: str | Path,
@@ -194,6 +197,15 @@ def check_weights(folder: Path, model_class: Any, config: dict[str, Any]) -> Non
         except Exception as exc:  # safetensors raises several types on damaged files
             raise CheckpointError(f"{file} is not a readable safetensors file ({exc}); {advice}") from None
     check_state(found, expected, folder, advice)
+
+
+def read_transformer_config(transformer_dir: Path, advice: str = "re-copy the transformer/ folder") -> dict[str, Any]:
+    """``transformer_dir/config.json`` as a dict; CheckpointError unless its sizes are bounded whole numbers (a
+    hand-edited ``num_layers`` of 10**9 would hang building the model)."""
+    where = transformer_dir / "config.json"
+    config = read_json_object(where, CheckpointError, advice)
+    check_sizes(config, TRANSFORMER_SIZES, where, advice)
+    return config
 
 
 def read_vae_config(vae_dir: Path, advice: str = "re-copy CogVideoX-5b-I2V's vae/ folder") -> dict[str, Any]:
@@ -284,10 +296,7 @@ class ModelFolder:
 
     def transformer_config(self) -> dict[str, Any]:
         """The transformer's diffusers ``config.json`` as a dict, its sizes checked."""
-        advice = "re-copy the transformer/ folder"
-        config = read_json_object(self.transformer_dir / "config.json", CheckpointError, advice)
-        check_sizes(config, TRANSFORMER_SIZES, self.transformer_dir / "config.json", advice)
-        return config
+        return read_transformer_config(self.transformer_dir)
 
     def vae_config(self) -> dict[str, Any]:
         """The VAE's diffusers ``config.json`` as a dict, its sizes checked."""

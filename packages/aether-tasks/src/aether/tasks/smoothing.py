@@ -152,13 +152,16 @@ def _poses(rotations: Rotation, centres: np.ndarray) -> np.ndarray:
     return out
 
 
+def _gaussian(values: np.ndarray, window: int) -> np.ndarray:
+    """``values (F, D)`` Gaussian-filtered over time as the release does: sigma ``window / 6``, edges repeated."""
+    return gaussian_filter1d(values, window / 6, axis=0, mode="nearest")
+
+
 def _released_gaussian(c2w: np.ndarray, window: int) -> np.ndarray:
-    """Centres and sign-aligned quaternions Gaussian-filtered over time (sigma ``window / 6``, edges
-    repeated), the quaternions renormalised."""
-    sigma = window / 6
-    quats = gaussian_filter1d(_quaternions(c2w[:, :3, :3]), sigma, axis=0, mode="nearest")
-    centres = gaussian_filter1d(c2w[:, :3, 3], sigma, axis=0, mode="nearest")
-    return _poses(Rotation.from_quat(quats / np.linalg.norm(quats, axis=1, keepdims=True)), centres)
+    """Centres and sign-aligned quaternions :func:`_gaussian`-filtered, the quaternions renormalised."""
+    quats = _gaussian(_quaternions(c2w[:, :3, :3]), window)
+    return _poses(Rotation.from_quat(quats / np.linalg.norm(quats, axis=1, keepdims=True)),
+                  _gaussian(c2w[:, :3, 3], window))
 
 
 def _released_rotations(rotations: np.ndarray) -> Rotation:
@@ -183,7 +186,7 @@ def released_smoothing(c2w: np.ndarray) -> np.ndarray:
     window = released_static_window(c2w)
     if window is not None:
         return _released_gaussian(c2w, window)
-    centres = _released_gaussian(c2w, RELEASED_WINDOW)[:, :3, 3]
+    centres = _gaussian(c2w[:, :3, 3], RELEASED_WINDOW)
     # the filter starts at the first (pre-filtered) centre, at rest, with unit covariance, and is not
     # updated there: the first frame's prediction is that state moved one frame on
     q = RELEASED_NOISE * np.eye(2)

@@ -147,13 +147,15 @@ def _read(path: Path, read: Callable[[], Any]) -> Any:
         raise CheckpointError(f"{path} cannot be read ({type(exc).__name__}: {first})") from None
 
 
-def load_weights(checkpoint: str | os.PathLike, ema: bool = False) -> dict[str, torch.Tensor]:
-    """The backbone state of a checkpoint (``ema=True``: the EMA weights, which must exist)."""
+def load_weights(checkpoint: str | os.PathLike, ema: bool = False,
+                 meta: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
+    """The backbone state of a checkpoint (``ema=True``: the EMA weights, which must exist), checked against
+    its ``meta`` (:func:`read_meta`'s, read here when not given)."""
     path = Path(checkpoint) / (EMA_FILE if ema else MODEL)
     if not path.is_file():
         raise CheckpointError(f"{checkpoint} has no {path.name}" + ("; the run had no EMA (ema_decay)" if ema else ""))
     weights = _read(path, lambda: load_file(str(path)))
-    _check_weights(path, weights, read_meta(checkpoint))
+    _check_weights(path, weights, read_meta(checkpoint) if meta is None else meta)
     return weights
 
 
@@ -215,8 +217,8 @@ def read_checkpoint(checkpoint: str | os.PathLike) -> Checkpoint:
     """Read a whole checkpoint; a missing, damaged or foreign file raises CheckpointError naming it."""
     path = Path(checkpoint)
     meta = read_meta(path)
-    weights = load_weights(path)
-    ema_weights = load_weights(path, ema=True) if (path / EMA_FILE).is_file() else None
+    weights = load_weights(path, meta=meta)
+    ema_weights = load_weights(path, ema=True, meta=meta) if (path / EMA_FILE).is_file() else None
     state_path = path / STATE
     state = _read(state_path, lambda: torch.load(state_path, map_location="cpu", weights_only=True))
     if not _complete(state):

@@ -29,7 +29,7 @@ def readable_weights(run_dir_or_checkpoint: str | os.PathLike,
     for checkpoint in candidates:
         try:
             meta = read_meta(checkpoint)
-            weights = load_weights(checkpoint, ema=(checkpoint / EMA_FILE).is_file() if ema is None else ema)
+            weights = load_weights(checkpoint, ema=(checkpoint / EMA_FILE).is_file() if ema is None else ema, meta=meta)
             load_prompt(checkpoint)  # read again by the export: a damaged one passes over this checkpoint too
         except CheckpointError as exc:
             damaged.append(exc)

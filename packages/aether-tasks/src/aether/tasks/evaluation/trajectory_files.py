@@ -74,7 +74,7 @@ def _read_text(path: Path) -> Trajectory:
     if len(widths) != 1 or not widths <= {8, 12, 16}:
         raise MetricInputError(f"{path}: every line must hold 8 (TUM), 12 (KITTI) or 16 (ScanNet 4x4) numbers; "
                                f"found {', '.join(map(str, sorted(widths))) or 'no lines'}")
-    # checked before read_tum, which lets NumPy's ValueError and a bare "non-finite" error through
+    # checked here for all three formats, in this module's words; read_tum checks TUM lines again as it parses
     numbers = _numbers(lines, path)
     _check_finite(numbers, path, [f"line {i}" for i, _ in numbered])
     if widths == {8}:
