@@ -125,7 +125,8 @@ def test_reconstruction_shows_the_3d_view_and_offers_the_outputs_as_a_zip(page, 
     page.get_by_role("button", name="Reconstruct").click()
     link = page.locator("#reconstruct-archive a[download]").first
     link.wait_for(timeout=JOB_MS)
-    assert page.locator("#reconstruct-scene canvas").is_visible()  # the GLB in Gradio's 3-D viewer
+    # the GLB in Gradio's 3-D viewer, which may draw its canvas a moment after the outputs' links appear
+    sync_api.expect(page.locator("#reconstruct-scene canvas")).to_be_visible(timeout=30_000)
     assert page.locator("#reconstruct-depth video").count() == 1
     with zipfile.ZipFile(io.BytesIO(_fetch(page, link))) as archive:
         assert {"result.json", "result_scene.glb", "result_depth.npy", "result_disparity.mp4"} <= \
